@@ -1,0 +1,158 @@
+"""The `incidentd` command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from incidentd.app.logs import configure_logging
+from incidentd.schemas.settings import Settings
+
+app = typer.Typer(
+    name="incidentd",
+    help="Turns data-quality alerts into correlated incidents with their blast radius.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+lineage_app = typer.Typer(help="Manage the lineage catalog.", no_args_is_help=True)
+spaces_app = typer.Typer(help="Manage spaces.", no_args_is_help=True)
+app.add_typer(lineage_app, name="lineage")
+app.add_typer(spaces_app, name="spaces")
+console = Console()
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    return settings
+
+
+def _database_url(settings: Settings) -> str:
+    if not settings.database_url:
+        err.print("[red]INCIDENTD_DATABASE_URL is not set[/red]")
+        raise typer.Exit(2)
+    return settings.database_url
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database to the newest schema (safe to run concurrently)."""
+    from incidentd.storage.db import current_revision
+    from incidentd.storage.db import migrate as run_migrate
+
+    url = _database_url(_settings())
+    run_migrate(url)
+    console.print(f"database at revision [bold]{current_revision(url)}[/bold]")
+
+
+@app.command()
+def worker() -> None:
+    """Consume alerts and lineage, correlate, persist and publish incident events."""
+    from incidentd.storage.db import make_engine
+    from incidentd.worker.runner import Worker
+
+    settings = _settings()
+    engine = make_engine(_database_url(settings))
+    runner = Worker(settings, engine)
+    runner.install_signal_handlers()
+    try:
+        runner.run()
+    finally:
+        engine.dispose()
+
+
+@lineage_app.command("import")
+def lineage_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="YAML or JSON file.")],
+) -> None:
+    """Import products and edges; importing the same file twice changes nothing."""
+    from incidentd.lineage.document import LineageFileError, load_document
+    from incidentd.storage.db import make_engine
+    from incidentd.storage.lineage import import_document
+
+    engine = make_engine(_database_url(_settings()), pool_size=1)
+    try:
+        document = load_document(file)
+        with engine.begin() as conn:
+            report = import_document(conn, document)
+    except (LineageFileError, ValueError) as exc:
+        err.print(f"[red]lineage import failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+    table = Table("what", "count", title=f"lineage import of {file.name}")
+    table.add_row("spaces created", str(len(report.spaces_created)))
+    table.add_row("products added", str(len(report.products_added)))
+    table.add_row("products updated", str(len(report.products_updated)))
+    table.add_row("products unchanged", str(report.products_unchanged))
+    table.add_row("edges added", str(report.edges_added))
+    table.add_row("edges unchanged", str(report.edges_unchanged))
+    console.print(table)
+    console.print("changed" if report.changed else "nothing changed")
+
+
+@spaces_app.command("create")
+def spaces_create(
+    slug: Annotated[str, typer.Argument(help="Space identifier, e.g. finance.")],
+    feature: Annotated[
+        list[str] | None, typer.Option("--feature", help="Feature to enable (repeatable).")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    window_hours: Annotated[
+        float | None, typer.Option(help="correlation_window in hours (default 6).")
+    ] = None,
+    auto_resolve: Annotated[
+        bool | None, typer.Option("--auto-resolve/--no-auto-resolve", help="auto_resolve.")
+    ] = None,
+) -> None:
+    """Create a space (or update its settings)."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from incidentd.schemas.common import Slug
+    from incidentd.storage.db import make_engine
+    from incidentd.storage.spaces import upsert_space
+
+    try:
+        TypeAdapter(Slug).validate_python(slug)
+    except ValidationError as exc:
+        err.print(f"[red]invalid space slug {slug!r}[/red]: lower-case letters, digits, - and _")
+        raise typer.Exit(2) from exc
+    engine = make_engine(_database_url(_settings()), pool_size=1)
+    window = None if window_hours is None else int(window_hours * 3600)
+    try:
+        with engine.begin() as conn:
+            created = upsert_space(
+                conn,
+                slug,
+                name=name,
+                features=feature,
+                correlation_window_seconds=window,
+                auto_resolve=auto_resolve,
+            )
+    finally:
+        engine.dispose()
+    console.print(f"space {slug} {'created' if created else 'updated'}")
+
+
+@app.command()
+def demo() -> None:
+    """Run everything on embedded PostgreSQL and an embedded broker, and show the incidents."""
+    from incidentd.app.demo import run_demo
+
+    settings = _settings()
+    sys.exit(run_demo(settings, console))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

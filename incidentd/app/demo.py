@@ -1,0 +1,185 @@
+"""`incidentd demo`: the whole pipeline on embedded services, with a realistic burst."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine, text
+
+from incidentd.app.demo_alerts import DEMO_SPACE, demo_alert_burst
+from incidentd.app.embedded import EmbeddedBroker, EmbeddedPostgres, create_topics
+from incidentd.lineage.document import load_document
+from incidentd.schemas.settings import Settings
+from incidentd.storage.db import make_engine, migrate
+from incidentd.storage.lineage import import_document
+from incidentd.storage.spaces import INCIDENTS_FEATURE, upsert_space
+from incidentd.worker.runner import Worker
+
+LINEAGE_FILE = Path(__file__).parent / "demo_data" / "finance_lineage.yaml"
+DEADLINE_SECONDS = 45.0
+
+
+@contextlib.contextmanager
+def services(settings: Settings, console: Console) -> Iterator[Settings]:
+    """Start embedded PostgreSQL and broker unless the settings name real ones."""
+    with contextlib.ExitStack() as stack:
+        updates: dict[str, object] = {}
+        if not settings.database_url:
+            with console.status("starting embedded PostgreSQL"):
+                pg = stack.enter_context(EmbeddedPostgres())
+            console.print(f"PostgreSQL: embedded, {pg.url}")
+            updates["database_url"] = pg.url
+        if not settings.kafka_bootstrap_servers:
+            with console.status("starting embedded Kafka-compatible broker"):
+                broker = stack.enter_context(EmbeddedBroker())
+            console.print(f"Broker: embedded Tansu at {broker.bootstrap_servers}")
+            updates["kafka_bootstrap_servers"] = broker.bootstrap_servers
+        yield settings.model_copy(update=updates)
+
+
+def run_demo(settings: Settings, console: Console) -> int:
+    """Run the demo end to end; returns the process exit code."""
+    started = time.monotonic()
+    with services(settings, console) as base:
+        s = base.model_copy(
+            update={
+                "metrics_port": 0,
+                "max_poll_interval_ms": 6000,
+                "session_timeout_ms": 6000,
+                "heartbeat_interval_ms": 2000,
+                "consumer_group": f"incidentd-demo-{int(time.time())}",
+            }
+        )
+        assert s.database_url and s.kafka_bootstrap_servers
+        migrate(s.database_url)
+        create_topics(
+            s.kafka_bootstrap_servers,
+            [s.alerts_topic, s.incidents_topic, s.dlq_topic, s.lineage_topic],
+            partitions=4,
+        )
+        engine = make_engine(s.database_url)
+        try:
+            _load_catalog(engine, console)
+            expected = _publish(s, console)
+            _run_worker_until_done(s, engine, expected, console)
+            _show_incidents(engine, console)
+            _show_dead_letters(s, console)
+        finally:
+            engine.dispose()
+    console.print(f"demo finished in {time.monotonic() - started:.1f} s; nothing left running")
+    return 0
+
+
+def _load_catalog(engine: Engine, console: Console) -> None:
+    with engine.begin() as conn:
+        upsert_space(conn, DEMO_SPACE, name="Finance", features=[INCIDENTS_FEATURE])
+        report = import_document(conn, load_document(LINEAGE_FILE))
+    console.print(
+        f"lineage: {len(report.products_added)} products, {report.edges_added} edges "
+        f"imported into space '{DEMO_SPACE}'"
+    )
+
+
+def _publish(s: Settings, console: Console) -> int:
+    records = demo_alert_burst(datetime.now(UTC))
+    producer = KafkaProducer(bootstrap_servers=s.kafka_bootstrap_servers, linger_ms=5)
+    for key, value in records:
+        producer.send(s.alerts_topic, key=key, value=value)
+    producer.flush()
+    producer.close()
+    console.print(f"published {len(records)} alert records to {s.alerts_topic}")
+    return len(records)
+
+
+def _run_worker_until_done(s: Settings, engine: Engine, expected: int, console: Console) -> None:
+    worker = Worker(s, engine)
+    thread = threading.Thread(target=worker.run, name="demo-worker", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    with console.status("worker correlating alerts"):
+        while time.monotonic() < deadline:
+            consumed = sum(
+                m.samples[0].value for m in worker.metrics.consumed.collect() if m.samples
+            )
+            if consumed >= expected and _outbox_drained(engine):
+                break
+            time.sleep(0.2)
+    worker.stop()
+    thread.join(30)
+
+
+def _outbox_drained(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        pending = conn.execute(text("SELECT count(*) FROM outbox WHERE sent_at IS NULL")).scalar()
+        total = conn.execute(text("SELECT count(*) FROM outbox")).scalar()
+    return bool(total) and pending == 0
+
+
+def _show_incidents(engine: Engine, console: Console) -> None:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT title, status, severity, impact, alert_count, root_product_id, "
+                "suspected_upstream, cardinality(blast_radius) AS radius, merged_into "
+                "FROM incidents ORDER BY merged_into IS NOT NULL, created_at, id"
+            )
+        ).fetchall()
+        alerts = conn.execute(text("SELECT count(*) FROM alerts")).scalar()
+    table = Table(title=f"incidents from {alerts} stored alerts", show_lines=True)
+    for column in (
+        "title",
+        "status",
+        "severity",
+        "impact",
+        "alerts",
+        "root",
+        "suspected upstream",
+        "blast radius",
+    ):
+        table.add_column(column)
+    for r in rows:
+        status = f"merged into {str(r.merged_into)[:8]}" if r.merged_into else r.status
+        table.add_row(
+            r.title,
+            status,
+            r.severity,
+            r.impact,
+            str(r.alert_count),
+            r.root_product_id or "-",
+            ", ".join(r.suspected_upstream[:3]) or "-",
+            f"{r.radius} products",
+        )
+    console.print(table)
+
+
+def _show_dead_letters(s: Settings, console: Console) -> None:
+    consumer = KafkaConsumer(bootstrap_servers=s.kafka_bootstrap_servers, enable_auto_commit=False)
+    partitions = [
+        TopicPartition(s.dlq_topic, p) for p in consumer.partitions_for_topic(s.dlq_topic) or []
+    ]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning()
+    table = Table(title=f"dead letters on {s.dlq_topic}")
+    table.add_column("offset")
+    table.add_column("error_type")
+    table.add_column("error")
+    deadline = time.monotonic() + 5
+    seen = 0
+    while time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=300).values():
+            for rec in records:
+                headers = {k: v.decode() for k, v in rec.headers}
+                table.add_row(headers["source_offset"], headers["error_type"], headers["error"])
+                seen += 1
+        if seen:
+            break
+    consumer.close()
+    console.print(table)

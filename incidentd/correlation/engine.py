@@ -1,0 +1,192 @@
+"""The correlation engine: CONTRACT §6 as a pure function over alerts and incidents."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from incidentd.correlation import derive
+from incidentd.correlation.index import IncidentIndex
+from incidentd.correlation.model import (
+    Alert,
+    Change,
+    HistoryEntry,
+    Incident,
+    Outcome,
+    SpacePolicy,
+    incident_id_for,
+)
+from incidentd.correlation.ports import LineageView
+from incidentd.schemas.common import HistoryState, IncidentStatus
+
+_ADDING = (HistoryState.NEW, HistoryState.ONGOING, HistoryState.REOPENED)
+
+
+def correlate(
+    alerts: Sequence[Alert],
+    incidents: Iterable[Incident],
+    lineage: LineageView,
+    policy: SpacePolicy,
+    now: datetime,
+) -> Outcome:
+    """Attach `alerts` to `incidents` (mutated in place) and report every change.
+
+    `incidents` must hold every open incident of the space that an alert could relate
+    to, and the resolved incidents holding any of the alerts' fingerprints.
+    """
+    return _Run(incidents, lineage, policy, now).run(alerts)
+
+
+class _Run:
+    def __init__(
+        self,
+        incidents: Iterable[Incident],
+        lineage: LineageView,
+        policy: SpacePolicy,
+        now: datetime,
+    ) -> None:
+        self.index = IncidentIndex(incidents)
+        self.lineage = lineage
+        self.policy = policy
+        self.now = now
+        self.outcome = Outcome()
+
+    def run(self, alerts: Sequence[Alert]) -> Outcome:
+        for alert in sorted(alerts, key=lambda a: (a.occurred_at, a.alert_id)):
+            if alert.alert_id in self.outcome.assignments:
+                continue
+            home = self.index.home.get(alert.alert_id)
+            if home is not None or not self.policy.correlate:
+                self.outcome.assignments[alert.alert_id] = home
+            elif alert.firing:
+                self._fire(alert)
+            else:
+                self._clear(alert)
+        self._finish()
+        return self.outcome
+
+    def _change(self, incident: Incident) -> Change:
+        change = self.outcome.changes.get(incident.id)
+        if change is None:
+            change = self.outcome.changes[incident.id] = Change(incident)
+        return change
+
+    def _history(self, incident: Incident, state: HistoryState, alert_ids: list[str]) -> None:
+        history = self._change(incident).history
+        if state is HistoryState.ONGOING and history and history[-1].state in _ADDING:
+            history[-1].alert_ids.extend(alert_ids)
+            return
+        history.append(HistoryEntry(state, self.now, list(alert_ids)))
+
+    def _add(self, incident: Incident, alert: Alert) -> None:
+        self.index.add(incident, alert)
+        self._change(incident).added_alert_ids.append(alert.alert_id)
+        self._history(incident, HistoryState.ONGOING, [alert.alert_id])
+        self.outcome.assignments[alert.alert_id] = incident.id
+
+    def _fire(self, alert: Alert) -> None:
+        related = [
+            self.index.incidents[i]
+            for i in self.index.related(alert, self.lineage, self.policy.window)
+        ]
+        previous = self._resolved_holder(alert)
+        if previous is not None and previous.cleared_at is not None:
+            if alert.occurred_at > previous.cleared_at:
+                self._reopen(previous, alert)
+                related.append(previous)
+            elif not related:
+                self._add(previous, alert)  # a late alert from before the recovery
+                return
+        if not related:
+            self._open(alert)
+            return
+        target = min(related, key=lambda i: (i.created_at, i.id))
+        self._add(target, alert)
+        for other in sorted(related, key=lambda i: (i.created_at, i.id)):
+            if other is not target:
+                self._merge(other, target)
+
+    def _resolved_holder(self, alert: Alert) -> Incident | None:
+        """The resolved incident this alert's fingerprint last cleared, within the window."""
+        best: Incident | None = None
+        for incident in self.index.with_fingerprint(alert.fingerprint):
+            if incident.is_open or incident.merged_into is not None:
+                continue
+            cleared = incident.cleared_at
+            if cleared is None or alert.occurred_at - cleared > self.policy.reopen_within:
+                continue
+            if best is None or (cleared, incident.id) > (best.cleared_at, best.id):
+                best = incident
+        return best
+
+    def _open(self, alert: Alert) -> None:
+        incident = Incident(
+            id=incident_id_for(alert.space, alert.alert_id),
+            space=alert.space,
+            created_at=self.now,
+            updated_at=self.now,
+        )
+        change = self._change(incident)
+        change.created = True
+        change.history.append(HistoryEntry(HistoryState.NEW, self.now, []))
+        self._add(incident, alert)
+
+    def _reopen(self, incident: Incident, alert: Alert) -> None:
+        incident.status = IncidentStatus.OPEN
+        incident.resolved_at = None
+        incident.cleared_at = None
+        self.index.open_again(incident)
+        change = self._change(incident)
+        change.reopened = True
+        change.resolved = False
+        change.history.append(HistoryEntry(HistoryState.REOPENED, self.now, []))
+        self._add(incident, alert)
+
+    def _merge(self, loser: Incident, target: Incident) -> None:
+        moved = self.index.move(loser, target)
+        loser.status = IncidentStatus.RESOLVED
+        loser.merged_into = target.id
+        loser.resolved_at = self.now
+        lost = self._change(loser)
+        lost.merged = True
+        lost.history.append(
+            HistoryEntry(HistoryState.MERGED, self.now, moved, {"merged_into": target.id})
+        )
+        gained = self._change(target)
+        gained.added_alert_ids.extend(moved)
+        gained.history.append(
+            HistoryEntry(HistoryState.ONGOING, self.now, moved, {"merged_from": loser.id})
+        )
+        for alert_id in moved:
+            self.outcome.assignments[alert_id] = target.id
+
+    def _clear(self, alert: Alert) -> None:
+        holders = [i for i in self.index.with_fingerprint(alert.fingerprint) if i.is_open]
+        if not holders:
+            self.outcome.assignments[alert.alert_id] = None
+            return
+        holder = max(holders, key=lambda i: (_last_time(i, alert.fingerprint), i.id))
+        self._add(holder, alert)
+        if self.policy.auto_resolve and holder.all_clear():
+            self._resolve(holder, alert)
+
+    def _resolve(self, incident: Incident, alert: Alert) -> None:
+        incident.status = IncidentStatus.RESOLVED
+        incident.resolved_at = self.now
+        incident.cleared_at = alert.occurred_at
+        self.index.close(incident)
+        change = self._change(incident)
+        change.resolved = True
+        change.history.append(HistoryEntry(HistoryState.RESOLVED, self.now, [alert.alert_id]))
+
+    def _finish(self) -> None:
+        for change in self.outcome.changes.values():
+            incident = change.incident
+            if not change.merged:
+                derive.refresh(incident, self.lineage)
+            incident.version += 1
+            incident.updated_at = self.now
+
+
+def _last_time(incident: Incident, fingerprint: str) -> datetime:
+    return max(a.occurred_at for a in incident.alerts.values() if a.fingerprint == fingerprint)

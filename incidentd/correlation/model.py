@@ -1,0 +1,161 @@
+"""Domain objects of correlation: alerts, incidents and the changes a run makes."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from incidentd.schemas.common import (
+    AlertStatus,
+    EventType,
+    HistoryState,
+    Impact,
+    IncidentStatus,
+    Severity,
+)
+
+INCIDENT_NAMESPACE = uuid.UUID("6f1d7c1e-3b7a-4f44-9d35-9c1f0c0f2a11")
+
+
+def incident_id_for(space: str, opening_alert_id: str) -> str:
+    """Deterministic incident id: the same opening alert always yields the same id."""
+    return str(uuid.uuid5(INCIDENT_NAMESPACE, f"{space}\x00{opening_alert_id}"))
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """The part of an alert event that correlation reads."""
+
+    alert_id: str
+    space: str
+    product_id: str
+    alert_type: str
+    status: AlertStatus
+    severity: Severity
+    occurred_at: datetime
+    fingerprint: str
+    title: str | None = None
+    tags: tuple[str, ...] = ()
+
+    @property
+    def firing(self) -> bool:
+        """True for a failing check."""
+        return self.status is AlertStatus.FIRING
+
+
+@dataclass(frozen=True, slots=True)
+class SpacePolicy:
+    """Per-space correlation settings."""
+
+    correlate: bool = True
+    window: timedelta = timedelta(hours=6)
+    auto_resolve: bool = True
+    reopen_within: timedelta = timedelta(hours=24)
+
+
+@dataclass(slots=True)
+class Incident:
+    """An incident with every alert it holds; derived fields are kept current by the engine."""
+
+    id: str
+    space: str
+    created_at: datetime
+    updated_at: datetime
+    status: IncidentStatus = IncidentStatus.OPEN
+    alerts: dict[str, Alert] = field(default_factory=dict)
+    title: str = ""
+    description: str | None = None
+    root_cause: str | None = None
+    severity: Severity = Severity.INFO
+    severity_locked: bool = False
+    impact: Impact = Impact.LOW
+    root_product_id: str | None = None
+    root_locked: bool = False
+    blast_radius: tuple[str, ...] = ()
+    products: tuple[str, ...] = ()
+    suspected_upstream: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    ticket_id: str | None = None
+    merged_into: str | None = None
+    version: int = 0
+    resolved_at: datetime | None = None
+    cleared_at: datetime | None = None
+    first_alert_at: datetime | None = None
+    last_alert_at: datetime | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """Open or investigating."""
+        return self.status is not IncidentStatus.RESOLVED
+
+    @property
+    def alert_count(self) -> int:
+        """How many alerts the incident holds."""
+        return len(self.alerts)
+
+    def fingerprint_states(self) -> dict[str, Alert]:
+        """The latest alert (by occurred_at, then resolved-last) of every fingerprint."""
+        latest: dict[str, Alert] = {}
+        for alert in self.alerts.values():
+            seen = latest.get(alert.fingerprint)
+            if seen is None or _state_key(alert) > _state_key(seen):
+                latest[alert.fingerprint] = alert
+        return latest
+
+    def all_clear(self) -> bool:
+        """True when every fingerprint's latest alert is a recovery."""
+        states = self.fingerprint_states()
+        return bool(states) and all(not a.firing for a in states.values())
+
+
+def _state_key(alert: Alert) -> tuple[datetime, int, str]:
+    # At the same instant a recovery wins, so replays cannot flip a cleared fingerprint.
+    return (alert.occurred_at, 0 if alert.firing else 1, alert.alert_id)
+
+
+@dataclass(slots=True)
+class HistoryEntry:
+    """One line of an incident's history."""
+
+    state: HistoryState
+    at: datetime
+    alert_ids: list[str] = field(default_factory=list)
+    detail: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Change:
+    """What one correlation run did to one incident."""
+
+    incident: Incident
+    created: bool = False
+    reopened: bool = False
+    resolved: bool = False
+    merged: bool = False
+    added_alert_ids: list[str] = field(default_factory=list)
+    history: list[HistoryEntry] = field(default_factory=list)
+
+    @property
+    def event_type(self) -> EventType:
+        """The one event this run emits for the incident."""
+        if self.merged:
+            return EventType.MERGED
+        if self.created:
+            return EventType.CREATED
+        if self.resolved:
+            return EventType.RESOLVED
+        if self.reopened:
+            return EventType.REOPENED
+        if self.added_alert_ids:
+            return EventType.ALERT_ADDED
+        return EventType.UPDATED
+
+
+@dataclass(slots=True)
+class Outcome:
+    """Everything a correlation run decided."""
+
+    changes: dict[str, Change] = field(default_factory=dict)
+    assignments: dict[str, str | None] = field(default_factory=dict)
+    """alert_id -> incident id it now belongs to (None: stored without an incident)."""

@@ -1,0 +1,1 @@
+"""Pydantic contracts: events on the wire, lineage documents and settings."""

@@ -1,0 +1,43 @@
+"""Lineage documents: the import file format (CONTRACT §5)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from incidentd.schemas.common import ProductId, Slug, Tier
+
+
+class ProductSpec(BaseModel):
+    """A data product, a node of the lineage graph."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: ProductId
+    space: Slug
+    name: str | None = None
+    owners: list[str] = Field(default_factory=list)
+    stewards: list[str] = Field(default_factory=list)
+    tier: Tier | None = None
+    tags: list[str] = Field(default_factory=list)
+    datasets: list[str] = Field(default_factory=list)
+
+
+class EdgeSpec(BaseModel):
+    """A lineage edge pointing downstream."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    upstream: ProductId
+    downstream: ProductId
+    space: Slug | None = Field(
+        default=None, description="Defaults to the space of the upstream product."
+    )
+
+
+class LineageDocument(BaseModel):
+    """What `incidentd lineage import FILE` reads (YAML or JSON)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    products: list[ProductSpec] = Field(default_factory=list)
+    edges: list[EdgeSpec] = Field(default_factory=list)

@@ -1,0 +1,53 @@
+"""Runtime settings, read once from `INCIDENTD_*` environment variables."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of incidentd; the environment is part of the contract."""
+
+    model_config = SettingsConfigDict(env_prefix="INCIDENTD_", frozen=True, extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL (postgresql://user:pass@host:port/db).",
+    )
+    kafka_bootstrap_servers: str | None = Field(
+        default=None, description="Comma-separated host:port list of the Kafka brokers."
+    )
+    alerts_topic: str = "dq.alerts"
+    incidents_topic: str = "dq.incidents"
+    dlq_topic: str = "dq.alerts.dlq"
+    lineage_topic: str = "dq.lineage"
+    consumer_group: str = "incidentd"
+    lineage_default_space: str | None = Field(
+        default=None,
+        description="Space for OpenLineage events whose datasets no product claims.",
+    )
+
+    metrics_port: int = Field(default=9464, ge=0, le=65535, description="0 disables.")
+    metrics_host: str = "0.0.0.0"
+
+    batch_max_records: int = Field(default=2000, ge=1, le=100_000)
+    poll_timeout_ms: int = Field(default=200, ge=1)
+    max_poll_interval_ms: int = Field(default=300_000, ge=1000)
+    session_timeout_ms: int = Field(default=10_000, ge=1000)
+    heartbeat_interval_ms: int = Field(default=3_000, ge=100)
+    lineage_refresh_seconds: float = Field(default=2.0, gt=0)
+    outbox_batch: int = Field(default=1000, ge=1)
+    outbox_interval_seconds: float = Field(default=0.05, gt=0)
+    retry_backoff_initial_seconds: float = Field(default=0.5, gt=0)
+    retry_backoff_max_seconds: float = Field(default=30.0, gt=0)
+    shutdown_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: str = "INFO"
+
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = "incidentd@localhost"

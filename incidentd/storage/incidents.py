@@ -1,0 +1,229 @@
+"""Incident rows: loading correlation candidates and saving a correlation outcome."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Row, text
+from sqlalchemy.dialects.postgresql import insert
+
+from incidentd.correlation.model import Alert, Change, Incident, Outcome
+from incidentd.schemas.common import Impact, IncidentStatus, Severity
+from incidentd.schemas.incident import IncidentEvent, IncidentResource
+from incidentd.storage.alerts import alert_from_row, assign_alerts
+from incidentd.storage.tables import Incident as IncidentTable
+
+_CANDIDATES = text(
+    """
+    SELECT * FROM incidents
+    WHERE space = :space AND (
+        (status <> 'resolved' AND last_alert_at >= :low AND first_alert_at <= :high)
+        OR id IN (
+            SELECT incident_id FROM alerts
+            WHERE space = :space AND fingerprint = ANY(CAST(:fps AS text[]))
+              AND incident_id IS NOT NULL)
+    )
+    AND (status <> 'resolved' OR (merged_into IS NULL AND cleared_at >= :reopen_low))
+    """
+)
+
+
+def load_candidates(
+    conn: Connection,
+    space: str,
+    alerts: Sequence[Alert],
+    window: timedelta,
+    reopen_within: timedelta,
+) -> list[Incident]:
+    """Open incidents the alerts may relate to, and incidents holding their fingerprints."""
+    if not alerts:
+        return []
+    low = min(a.occurred_at for a in alerts)
+    high = max(a.occurred_at for a in alerts)
+    rows = conn.execute(
+        _CANDIDATES,
+        {
+            "space": space,
+            "low": low - window,
+            "high": high + window,
+            "fps": sorted({a.fingerprint for a in alerts}),
+            "reopen_low": low - reopen_within,
+        },
+    ).fetchall()
+    incidents = {str(r.id): incident_from_row(r) for r in rows}
+    if incidents:
+        for row in conn.execute(
+            text("SELECT * FROM alerts WHERE incident_id = ANY(CAST(:ids AS uuid[]))"),
+            {"ids": list(incidents)},
+        ):
+            incidents[str(row.incident_id)].alerts[row.alert_id] = alert_from_row(row)
+    return list(incidents.values())
+
+
+def incident_from_row(row: Row[Any]) -> Incident:
+    """A domain incident (without its alerts) from an `incidents` row."""
+    return Incident(
+        id=str(row.id),
+        space=row.space,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        status=IncidentStatus(row.status),
+        title=row.title,
+        description=row.description,
+        root_cause=row.root_cause,
+        severity=Severity(row.severity),
+        severity_locked=row.severity_locked,
+        impact=Impact(row.impact),
+        root_product_id=row.root_product_id,
+        root_locked=row.root_locked,
+        blast_radius=tuple(row.blast_radius),
+        products=tuple(row.products),
+        suspected_upstream=tuple(row.suspected_upstream),
+        tags=tuple(row.tags),
+        ticket_id=row.ticket_id,
+        merged_into=None if row.merged_into is None else str(row.merged_into),
+        version=row.version,
+        resolved_at=row.resolved_at,
+        cleared_at=row.cleared_at,
+        first_alert_at=row.first_alert_at,
+        last_alert_at=row.last_alert_at,
+    )
+
+
+def _row_values(incident: Incident, alert_count: int) -> dict[str, object]:
+    return {
+        "id": uuid.UUID(incident.id),
+        "space": incident.space,
+        "title": incident.title,
+        "description": incident.description,
+        "status": incident.status.value,
+        "severity": incident.severity.value,
+        "severity_locked": incident.severity_locked,
+        "impact": incident.impact.value,
+        "root_cause": incident.root_cause,
+        "root_product_id": incident.root_product_id,
+        "root_locked": incident.root_locked,
+        "blast_radius": list(incident.blast_radius),
+        "products": list(incident.products),
+        "suspected_upstream": list(incident.suspected_upstream),
+        "tags": list(incident.tags),
+        "ticket_id": incident.ticket_id,
+        "merged_into": None if incident.merged_into is None else uuid.UUID(incident.merged_into),
+        "alert_count": alert_count,
+        "version": incident.version,
+        "created_at": incident.created_at,
+        "updated_at": incident.updated_at,
+        "resolved_at": incident.resolved_at,
+        "cleared_at": incident.cleared_at,
+        "first_alert_at": incident.first_alert_at,
+        "last_alert_at": incident.last_alert_at,
+    }
+
+
+def upsert_incidents(conn: Connection, incidents: Iterable[tuple[Incident, int]]) -> None:
+    """Write incidents (insert or overwrite) in one batched statement."""
+    values = [_row_values(i, n) for i, n in incidents]
+    if not values:
+        return
+    stmt = insert(IncidentTable)
+    update = {c: stmt.excluded[c] for c in values[0] if c not in ("id", "created_at")}
+    conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=update), values)
+
+
+def to_resource(incident: Incident, alert_count: int | None = None) -> IncidentResource:
+    """The contract view of an incident."""
+    return IncidentResource(
+        id=incident.id,
+        space=incident.space,
+        title=incident.title,
+        description=incident.description,
+        status=incident.status,
+        severity=incident.severity,
+        impact=incident.impact,
+        alert_count=incident.alert_count if alert_count is None else alert_count,
+        root_cause=incident.root_cause,
+        root_product_id=incident.root_product_id,
+        blast_radius_snapshot=list(incident.blast_radius),
+        products=list(incident.products),
+        suspected_upstream=list(incident.suspected_upstream),
+        tags=list(incident.tags),
+        ticket_id=incident.ticket_id,
+        merged_into=incident.merged_into,
+        version=incident.version,
+        created_at=incident.created_at,
+        updated_at=incident.updated_at,
+        resolved_at=incident.resolved_at,
+        first_alert_at=incident.first_alert_at,
+        last_alert_at=incident.last_alert_at,
+    )
+
+
+def _alert_count(change: Change) -> int:
+    # A merged incident gave its alerts away but keeps its last count in the snapshot.
+    if change.merged:
+        return len(change.history[-1].alert_ids) if change.history else 0
+    return change.incident.alert_count
+
+
+def save_outcome(conn: Connection, outcome: Outcome, now: datetime, topic: str) -> int:
+    """Persist incidents, alert assignments, history and one outbox event per incident."""
+    changes = sorted(outcome.changes.values(), key=lambda c: (c.merged, c.incident.id))
+    upsert_incidents(conn, [(c.incident, _alert_count(c)) for c in changes])
+    assign_alerts(conn, outcome.assignments, now)
+    history = [
+        {
+            "incident_id": uuid.UUID(c.incident.id),
+            "state": h.state.value,
+            "alert_ids": list(h.alert_ids),
+            "detail": orjson.dumps(h.detail).decode(),
+            "at": h.at,
+        }
+        for c in changes
+        for h in c.history
+    ]
+    if history:
+        conn.execute(
+            text(
+                "INSERT INTO incident_history (incident_id, state, alert_ids, detail, at) "
+                "VALUES (:incident_id, :state, :alert_ids, CAST(:detail AS jsonb), :at)"
+            ),
+            history,
+        )
+    events = [_event_row(c, now, topic) for c in changes]
+    if events:
+        write_outbox(conn, events)
+    return len(events)
+
+
+def _event_row(change: Change, now: datetime, topic: str) -> dict[str, object]:
+    incident = change.incident
+    event = IncidentEvent(
+        event_id=str(uuid.uuid4()),
+        event_type=change.event_type,
+        occurred_at=now,
+        space=incident.space,
+        incident_id=incident.id,
+        alert_ids=sorted(set(change.added_alert_ids)),
+        incident=to_resource(incident, _alert_count(change)),
+    )
+    return {
+        "topic": topic,
+        "key": incident.id,
+        "payload": event.model_dump_json().encode(),
+        "incident_id": uuid.UUID(incident.id),
+    }
+
+
+def write_outbox(conn: Connection, rows: list[dict[str, object]]) -> None:
+    """Queue messages for the relay, in the caller's transaction."""
+    conn.execute(
+        text(
+            "INSERT INTO outbox (topic, key, payload, incident_id) "
+            "VALUES (:topic, :key, :payload, :incident_id)"
+        ),
+        rows,
+    )

@@ -1,0 +1,204 @@
+"""Lineage persistence: import, OpenLineage deltas, loading graphs, versions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, text
+
+from incidentd.lineage.graph import LineageGraph, ProductInfo
+from incidentd.schemas.lineage import EdgeSpec, LineageDocument, ProductSpec
+from incidentd.storage.spaces import ensure_spaces
+
+_PRODUCT_COLUMNS = ("name", "owners", "stewards", "tier", "tags", "datasets")
+
+
+@dataclass(slots=True)
+class ImportReport:
+    """What an import changed."""
+
+    spaces_created: list[str] = field(default_factory=list)
+    products_added: list[str] = field(default_factory=list)
+    products_updated: list[str] = field(default_factory=list)
+    products_unchanged: int = 0
+    edges_added: int = 0
+    edges_unchanged: int = 0
+
+    @property
+    def changed(self) -> bool:
+        """True when anything was written."""
+        return bool(self.products_added or self.products_updated or self.edges_added)
+
+
+def _product_values(spec: ProductSpec) -> dict[str, object]:
+    return {
+        "space": spec.space,
+        "id": spec.id,
+        "name": spec.name,
+        "owners": list(spec.owners),
+        "stewards": list(spec.stewards),
+        "tier": spec.tier.value if spec.tier else None,
+        "tags": list(spec.tags),
+        "datasets": list(spec.datasets),
+    }
+
+
+def upsert_products(
+    conn: Connection, products: Iterable[ProductSpec]
+) -> tuple[list[str], list[str], int]:
+    """Insert or replace products; returns (added, updated, unchanged count)."""
+    added: list[str] = []
+    updated: list[str] = []
+    unchanged = 0
+    changed_cols = " OR ".join(
+        f"products.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in _PRODUCT_COLUMNS
+    )
+    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in _PRODUCT_COLUMNS)
+    stmt = text(
+        "INSERT INTO products (space, id, name, owners, stewards, tier, tags, datasets) "
+        "VALUES (:space, :id, :name, :owners, :stewards, :tier, :tags, :datasets) "
+        f"ON CONFLICT (space, id) DO UPDATE SET {sets}, updated_at = now() WHERE {changed_cols} "
+        "RETURNING (xmax = 0) AS inserted"
+    )
+    for spec in products:
+        row = conn.execute(stmt, _product_values(spec)).first()
+        label = f"{spec.space}/{spec.id}"
+        if row is None:
+            unchanged += 1
+        elif row.inserted:
+            added.append(label)
+        else:
+            updated.append(label)
+    return added, updated, unchanged
+
+
+def insert_missing_products(conn: Connection, products: Iterable[ProductSpec]) -> list[str]:
+    """Insert products that do not exist yet, never touching existing ones; returns new ids."""
+    added: list[str] = []
+    stmt = text(
+        "INSERT INTO products (space, id, name, owners, stewards, tier, tags, datasets) "
+        "VALUES (:space, :id, :name, :owners, :stewards, :tier, :tags, :datasets) "
+        "ON CONFLICT (space, id) DO NOTHING RETURNING id"
+    )
+    for spec in products:
+        if conn.execute(stmt, _product_values(spec)).first() is not None:
+            added.append(spec.id)
+    return added
+
+
+def insert_edges(conn: Connection, space_edges: Iterable[tuple[str, str, str]]) -> int:
+    """Insert (space, upstream, downstream) edges that are new; returns how many."""
+    rows = sorted(set(space_edges))
+    if not rows:
+        return 0
+    result = conn.execute(
+        text(
+            "INSERT INTO edges (space, upstream, downstream) "
+            "SELECT * FROM unnest(CAST(:s AS text[]), CAST(:u AS text[]), CAST(:d AS text[])) "
+            "ON CONFLICT DO NOTHING RETURNING 1"
+        ),
+        {"s": [r[0] for r in rows], "u": [r[1] for r in rows], "d": [r[2] for r in rows]},
+    )
+    return len(result.fetchall())
+
+
+def bump_versions(conn: Connection, spaces: Iterable[str]) -> None:
+    """Tell every worker that these spaces' lineage changed."""
+    names = sorted(set(spaces))
+    if names:
+        conn.execute(
+            text(
+                "UPDATE spaces SET lineage_version = lineage_version + 1 "
+                "WHERE slug = ANY(CAST(:s AS text[]))"
+            ),
+            {"s": names},
+        )
+
+
+def _edge_space(edge: EdgeSpec, spaces_of: dict[str, set[str]]) -> str | None:
+    if edge.space:
+        return edge.space
+    candidates = spaces_of.get(edge.upstream) or spaces_of.get(edge.downstream) or set()
+    return min(candidates) if len(candidates) == 1 else None
+
+
+def import_document(conn: Connection, doc: LineageDocument) -> ImportReport:
+    """Idempotently import a lineage document; bumps the version of every changed space."""
+    report = ImportReport()
+    spaces_of: dict[str, set[str]] = {}
+    for spec in doc.products:
+        spaces_of.setdefault(spec.id, set()).add(spec.space)
+    edge_rows: list[tuple[str, str, str]] = []
+    for edge in doc.edges:
+        space = _edge_space(edge, spaces_of) or _lookup_edge_space(conn, edge)
+        edge_rows.append((space, edge.upstream, edge.downstream))
+    all_spaces = {p.space for p in doc.products} | {r[0] for r in edge_rows}
+    report.spaces_created = ensure_spaces(conn, all_spaces)
+    added, updated, unchanged = upsert_products(conn, doc.products)
+    report.products_added, report.products_updated = added, updated
+    report.products_unchanged = unchanged
+    report.edges_added = insert_edges(conn, edge_rows)
+    report.edges_unchanged = len(set(edge_rows)) - report.edges_added
+    touched = {label.split("/", 1)[0] for label in added + updated}
+    if report.edges_added:
+        touched |= {r[0] for r in edge_rows}
+    bump_versions(conn, touched)
+    return report
+
+
+def _lookup_edge_space(conn: Connection, edge: EdgeSpec) -> str:
+    rows = conn.execute(
+        text("SELECT DISTINCT space FROM products WHERE id IN (:u, :d)"),
+        {"u": edge.upstream, "d": edge.downstream},
+    ).fetchall()
+    if len(rows) != 1:
+        raise ValueError(
+            f"edge {edge.upstream} -> {edge.downstream}: cannot tell its space; set 'space'"
+        )
+    return str(rows[0][0])
+
+
+def load_graph(conn: Connection, space: str, version: int) -> LineageGraph:
+    """Build the lineage graph of one space from the catalog."""
+    products = [
+        ProductInfo(
+            id=r.id,
+            space=space,
+            name=r.name,
+            owners=tuple(r.owners),
+            stewards=tuple(r.stewards),
+            tier=r.tier,
+            tags=tuple(r.tags),
+            datasets=tuple(r.datasets),
+        )
+        for r in conn.execute(
+            text(
+                "SELECT id, name, owners, stewards, tier, tags, datasets "
+                "FROM products WHERE space = :s"
+            ),
+            {"s": space},
+        )
+    ]
+    edges = conn.execute(
+        text("SELECT upstream, downstream FROM edges WHERE space = :s"), {"s": space}
+    ).tuples()
+    return LineageGraph(space, products, [(u, d) for u, d in edges], version=version)
+
+
+def lineage_versions(conn: Connection) -> dict[str, int]:
+    """The lineage version of every space."""
+    rows = conn.execute(text("SELECT slug, lineage_version FROM spaces"))
+    return {r.slug: int(r.lineage_version) for r in rows}
+
+
+def claim_of(conn: Connection, dataset: str) -> tuple[str, str] | None:
+    """(space, product id) of the product that lists `dataset`, if any."""
+    row = conn.execute(
+        text(
+            "SELECT space, id FROM products WHERE datasets @> ARRAY[CAST(:d AS text)] "
+            "ORDER BY space, id LIMIT 1"
+        ),
+        {"d": dataset},
+    ).first()
+    return None if row is None else (str(row[0]), str(row[1]))

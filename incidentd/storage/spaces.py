@@ -1,0 +1,124 @@
+"""Spaces: tenants with features and correlation settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import Connection, text
+from sqlalchemy.dialects.postgresql import insert
+
+from incidentd.correlation.model import SpacePolicy
+from incidentd.storage.tables import Space
+
+INCIDENTS_FEATURE = "quality.incidents"
+
+
+@dataclass(frozen=True, slots=True)
+class SpaceRow:
+    """A space's settings as the worker reads them."""
+
+    slug: str
+    features: tuple[str, ...]
+    correlation_window_seconds: int
+    auto_resolve: bool
+    lineage_version: int
+
+    @property
+    def policy(self) -> SpacePolicy:
+        """Correlation policy of the space."""
+        return SpacePolicy(
+            correlate=INCIDENTS_FEATURE in self.features,
+            window=timedelta(seconds=self.correlation_window_seconds),
+            auto_resolve=self.auto_resolve,
+        )
+
+
+def upsert_space(
+    conn: Connection,
+    slug: str,
+    *,
+    name: str | None = None,
+    features: list[str] | None = None,
+    correlation_window_seconds: int | None = None,
+    auto_resolve: bool | None = None,
+) -> bool:
+    """Create the space or update the given settings; True when it was created."""
+    values: dict[str, object] = {"slug": slug, "name": name or slug}
+    updates: dict[str, object] = {}
+    if name is not None:
+        updates["name"] = name
+    if features is not None:
+        values["features"] = updates["features"] = sorted(set(features))
+    if correlation_window_seconds is not None:
+        values["correlation_window_seconds"] = correlation_window_seconds
+        updates["correlation_window_seconds"] = correlation_window_seconds
+    if auto_resolve is not None:
+        values["auto_resolve"] = updates["auto_resolve"] = auto_resolve
+    stmt = insert(Space).values(**values)
+    stmt = (
+        stmt.on_conflict_do_update(index_elements=["slug"], set_=updates)
+        if updates
+        else stmt.on_conflict_do_nothing(index_elements=["slug"])
+    )
+    created = conn.execute(stmt.returning(text("xmax = 0"))).scalar()
+    return bool(created)
+
+
+def ensure_spaces(conn: Connection, slugs: set[str]) -> list[str]:
+    """Create missing spaces with no features; returns the ones created."""
+    if not slugs:
+        return []
+    rows = conn.execute(
+        text(
+            "INSERT INTO spaces (slug, name) SELECT s, s FROM unnest(CAST(:s AS text[])) AS s "
+            "ON CONFLICT (slug) DO NOTHING RETURNING slug"
+        ),
+        {"s": sorted(slugs)},
+    )
+    return sorted(r[0] for r in rows)
+
+
+def lock_spaces(conn: Connection, slugs: set[str]) -> dict[str, SpaceRow]:
+    """Lock the spaces' rows (in slug order, so never a deadlock) until the transaction ends.
+
+    Every correlation of a space happens under this lock, so workers see each other's
+    committed incidents and never build two incidents from related alerts.
+    """
+    rows = conn.execute(
+        text(
+            "SELECT slug, features, correlation_window_seconds, auto_resolve, lineage_version "
+            "FROM spaces WHERE slug = ANY(CAST(:s AS text[])) ORDER BY slug FOR UPDATE"
+        ),
+        {"s": sorted(slugs)},
+    )
+    return {
+        r.slug: SpaceRow(
+            r.slug,
+            tuple(r.features),
+            r.correlation_window_seconds,
+            r.auto_resolve,
+            r.lineage_version,
+        )
+        for r in rows
+    }
+
+
+def list_spaces(conn: Connection) -> list[SpaceRow]:
+    """Every space, by slug."""
+    rows = conn.execute(
+        text(
+            "SELECT slug, features, correlation_window_seconds, auto_resolve, lineage_version "
+            "FROM spaces ORDER BY slug"
+        )
+    )
+    return [
+        SpaceRow(
+            r.slug,
+            tuple(r.features),
+            r.correlation_window_seconds,
+            r.auto_resolve,
+            r.lineage_version,
+        )
+        for r in rows
+    ]

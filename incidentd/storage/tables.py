@@ -1,0 +1,177 @@
+"""The relational model: SQLAlchemy 2 declarative tables (Alembic owns the DDL)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+TextArray = ARRAY(Text)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table."""
+
+
+class Space(Base):
+    """A tenant: products, alerts and incidents live in exactly one space."""
+
+    __tablename__ = "spaces"
+
+    slug: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    features: Mapped[list[str]] = mapped_column(TextArray, server_default="{}")
+    correlation_window_seconds: Mapped[int] = mapped_column(Integer, server_default="21600")
+    auto_resolve: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    lineage_version: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Product(Base):
+    """A data product: a node of the lineage graph."""
+
+    __tablename__ = "products"
+
+    space: Mapped[str] = mapped_column(Text, primary_key=True)
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    owners: Mapped[list[str]] = mapped_column(TextArray, server_default="{}")
+    stewards: Mapped[list[str]] = mapped_column(TextArray, server_default="{}")
+    tier: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[list[str]] = mapped_column(TextArray, server_default="{}")
+    datasets: Mapped[list[str]] = mapped_column(TextArray, server_default="{}")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (Index("ix_products_datasets", "datasets", postgresql_using="gin"),)
+
+
+class Edge(Base):
+    """A lineage edge, upstream -> downstream, inside one space."""
+
+    __tablename__ = "edges"
+
+    space: Mapped[str] = mapped_column(Text, primary_key=True)
+    upstream: Mapped[str] = mapped_column(Text, primary_key=True)
+    downstream: Mapped[str] = mapped_column(Text, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Incident(Base):
+    """A correlated group of alerts with its derived snapshot."""
+
+    __tablename__ = "incidents"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    space: Mapped[str] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(Text)
+    severity_locked: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    impact: Mapped[str] = mapped_column(Text)
+    root_cause: Mapped[str | None] = mapped_column(Text)
+    root_product_id: Mapped[str | None] = mapped_column(Text)
+    root_locked: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    blast_radius: Mapped[list[str]] = mapped_column(TextArray, server_default="{}")
+    products: Mapped[list[str]] = mapped_column(TextArray, server_default="{}")
+    suspected_upstream: Mapped[list[str]] = mapped_column(TextArray, server_default="{}")
+    tags: Mapped[list[str]] = mapped_column(TextArray, server_default="{}")
+    ticket_id: Mapped[str | None] = mapped_column(Text)
+    merged_into: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    alert_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    version: Mapped[int] = mapped_column(Integer, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cleared_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    first_alert_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_alert_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_incidents_space_status", "space", "status"),
+        Index(
+            "ix_incidents_open_window",
+            "space",
+            "last_alert_at",
+            postgresql_where=text("status <> 'resolved'"),
+        ),
+    )
+
+
+class Alert(Base):
+    """Every alert ever received, stored once (unique alert_id) with its raw payload."""
+
+    __tablename__ = "alerts"
+
+    pk: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    alert_id: Mapped[str] = mapped_column(Text, unique=True)
+    space: Mapped[str] = mapped_column(Text)
+    product_id: Mapped[str] = mapped_column(Text)
+    alert_type: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(Text)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    fingerprint: Mapped[str] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[list[str]] = mapped_column(TextArray, server_default="{}")
+    incident_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("incidents.id")
+    )
+    added_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    raw: Mapped[dict[str, Any]] = mapped_column(JSONB)
+
+    __table_args__ = (
+        Index("ix_alerts_incident", "incident_id"),
+        Index("ix_alerts_space_fingerprint", "space", "fingerprint"),
+        Index("ix_alerts_space_occurred", "space", "occurred_at"),
+    )
+
+
+class IncidentHistory(Base):
+    """An incident's lifecycle: NEW / ONGOING / RESOLVED / REOPENED / MERGED with alert refs."""
+
+    __tablename__ = "incident_history"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    incident_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("incidents.id"))
+    state: Mapped[str] = mapped_column(Text)
+    alert_ids: Mapped[list[str]] = mapped_column(TextArray, server_default="{}")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    actor: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_history_incident", "incident_id", "id"),)
+
+
+class Outbox(Base):
+    """Messages written in the business transaction, published by the relay afterwards."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    topic: Mapped[str] = mapped_column(Text)
+    key: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    incident_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_outbox_unsent", "id", postgresql_where=text("sent_at IS NULL")),)

@@ -1,0 +1,93 @@
+"""Turning raw Kafka records into alerts, lineage events or dead letters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from incidentd.correlation.model import Alert
+from incidentd.schemas.alert import AlertEvent
+from incidentd.storage.alerts import NewAlert
+
+MAX_RECORD_BYTES = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A record that cannot be processed, with why."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    error: str
+    error_type: str
+
+
+class RecordError(Exception):
+    """A record is unusable; carries the dead-letter reason."""
+
+    def __init__(self, error_type: str, error: str) -> None:
+        super().__init__(error)
+        self.error_type = error_type
+        self.error = error
+
+
+def decode_json(value: bytes | None) -> Any:
+    """Parse JSON bytes strictly (UTF-8, size-limited, no NUL characters)."""
+    if value is None:
+        raise RecordError("empty_record", "record has no value")
+    if len(value) > MAX_RECORD_BYTES:
+        raise RecordError(
+            "too_large", f"record is {len(value)} bytes; the limit is {MAX_RECORD_BYTES}"
+        )
+    if b"\\u0000" in value or b"\x00" in value:
+        raise RecordError("invalid_characters", "record contains a NUL character")
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise RecordError("invalid_json", f"not valid JSON: {exc}") from exc
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False)[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "<root>"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def parse_alert(value: bytes | None, origin: DeadLetter | None = None) -> NewAlert:
+    """Validate an alert event; raises RecordError with a human reason."""
+    data = decode_json(value)
+    if not isinstance(data, dict):
+        raise RecordError("invalid_alert", "an alert event must be a JSON object")
+    version = data.get("schema_version")
+    if version != 1:
+        raise RecordError(
+            "unsupported_schema_version", f"schema_version {version!r} is not supported"
+        )
+    try:
+        event = AlertEvent.model_validate(data)
+    except ValidationError as exc:
+        raise RecordError("invalid_alert", _describe(exc)) from exc
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise RecordError("invalid_alert", str(exc)) from exc
+    alert = Alert(
+        alert_id=event.alert_id,
+        space=event.space,
+        product_id=event.product_id,
+        alert_type=event.alert_type,
+        status=event.status,
+        severity=event.severity,
+        occurred_at=event.occurred_at,
+        fingerprint=event.effective_fingerprint(),
+        title=event.title,
+        tags=tuple(event.tags),
+    )
+    assert value is not None
+    return NewAlert(alert, value.decode("utf-8"), origin)

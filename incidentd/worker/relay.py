@@ -1,0 +1,148 @@
+"""The outbox relay: publishes incident events in commit order, then marks them sent.
+
+Only one relay publishes at a time (a PostgreSQL session advisory lock), so events of
+one incident leave in the order they were written. A crash between publish and mark
+republishes: delivery is at least once and consumers drop duplicates by `event_id`/`version`.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
+
+from incidentd.worker.metrics import Health, WorkerMetrics
+
+log = structlog.get_logger(__name__)
+RELAY_LOCK = 7_140_002
+
+
+class OutboxRelay:
+    """Background thread moving outbox rows to Kafka."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        producer: Any,
+        metrics: WorkerMetrics,
+        health: Health,
+        *,
+        batch: int = 1000,
+        interval: float = 0.05,
+        backoff_max: float = 30.0,
+    ) -> None:
+        self._engine = engine
+        self._producer = producer
+        self._metrics = metrics
+        self._health = health
+        self._batch = batch
+        self._interval = interval
+        self._backoff_max = backoff_max
+        self._wake = threading.Event()
+        self._purged = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
+
+    def start(self) -> None:
+        """Start relaying."""
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Look at the outbox now (a batch was just committed)."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Publish what is committed, then stop."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        delay = self._interval
+        while True:
+            stopping = self._stop.is_set()
+            try:
+                self._hold_lock_and_relay()
+                self._health.ok("relay")
+                delay = self._interval
+            except Exception as exc:
+                self._metrics.retries.labels("relay").inc()
+                self._health.fail("relay", type(exc).__name__)
+                log.warning("relay.retry", error=str(exc)[:300], delay=delay)
+                delay = min(delay * 2 + 0.1, self._backoff_max)
+            if stopping:
+                return
+            self._wake.wait(delay)
+            self._wake.clear()
+
+    def _hold_lock_and_relay(self) -> None:
+        with self._engine.connect() as conn:
+            locked = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": RELAY_LOCK})
+            if not locked.scalar():
+                conn.rollback()
+                self._stop.wait(self._interval * 10)
+                return
+            conn.commit()
+            try:
+                self._relay_while_held(conn)
+            finally:
+                try:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": RELAY_LOCK})
+                    conn.commit()
+                except DBAPIError:
+                    pass  # the session is gone, and the lock with it
+
+    def _relay_while_held(self, conn: Connection) -> None:
+        while True:
+            sent = self.relay_once(conn)
+            if sent == 0:
+                self._report_backlog(conn)
+                if self._stop.is_set():
+                    return
+                self._wake.wait(self._interval)
+                self._wake.clear()
+
+    def relay_once(self, conn: Connection) -> int:
+        """Publish one chunk of unsent rows in id order; returns how many."""
+        rows = conn.execute(
+            text(
+                "SELECT id, topic, key, payload FROM outbox WHERE sent_at IS NULL "
+                "ORDER BY id LIMIT :n"
+            ),
+            {"n": self._batch},
+        ).fetchall()
+        conn.commit()
+        if not rows:
+            return 0
+        futures = [
+            self._producer.send(
+                r.topic, key=r.key.encode() if r.key else None, value=bytes(r.payload)
+            )
+            for r in rows
+        ]
+        self._producer.flush(timeout=30)
+        for future in futures:
+            future.get(timeout=30)  # raises if any send failed: nothing is marked sent
+        conn.execute(
+            text("UPDATE outbox SET sent_at = now() WHERE id = ANY(CAST(:ids AS bigint[]))"),
+            {"ids": [r.id for r in rows]},
+        )
+        conn.commit()
+        self._metrics.events_published.inc(len(rows))
+        return len(rows)
+
+    def _report_backlog(self, conn: Connection) -> None:
+        row = conn.execute(
+            text(
+                "SELECT count(*) AS n, "
+                "coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age "
+                "FROM outbox WHERE sent_at IS NULL"
+            )
+        ).one()
+        conn.execute(text("DELETE FROM outbox WHERE sent_at < now() - interval '1 day'"))
+        conn.commit()
+        self._metrics.outbox_backlog.set(row.n)
+        self._metrics.outbox_oldest_age.set(float(row.age))

@@ -1,0 +1,348 @@
+"""The worker: consume, process a batch in one transaction, commit offsets, repeat."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from incidentd.schemas.settings import Settings
+from incidentd.storage.alerts import NewAlert
+from incidentd.worker.graphs import GraphCache
+from incidentd.worker.metrics import Health, WorkerMetrics, serve
+from incidentd.worker.parsing import DeadLetter, RecordError, decode_json, parse_alert
+from incidentd.worker.pipeline import BatchResult, LineageRecord, process_batch
+from incidentd.worker.relay import OutboxRelay
+
+log = structlog.get_logger(__name__)
+
+
+class Worker:
+    """One member of the consumer group."""
+
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        if not settings.kafka_bootstrap_servers:
+            raise ValueError("INCIDENTD_KAFKA_BOOTSTRAP_SERVERS is not set")
+        self.settings = settings
+        self.engine = engine
+        self.metrics = WorkerMetrics()
+        self.health = Health()
+        self.graphs = GraphCache()
+        self.stopping = threading.Event()
+        self._consumer: Any = None
+        self._producer: Any = None
+        self._relay: OutboxRelay | None = None
+        self._http: Any = None
+        self._last_refresh = 0.0
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM and SIGINT finish the current batch, commit and stop."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop())
+
+    def stop(self) -> None:
+        """Ask the loop to stop after the batch in hand."""
+        self.stopping.set()
+
+    def run(self) -> None:
+        """Run until stopped."""
+        s = self.settings
+        if s.metrics_port:
+            self._http = serve(s.metrics_host, s.metrics_port, self.metrics, self.health)
+        self._producer = KafkaProducer(
+            bootstrap_servers=s.kafka_bootstrap_servers,
+            acks="all",
+            linger_ms=5,
+            max_in_flight_requests_per_connection=1,
+            retries=2**31 - 1,
+            client_id="incidentd-worker",
+        )
+        self._relay = OutboxRelay(
+            self.engine,
+            self._producer,
+            self.metrics,
+            self.health,
+            batch=s.outbox_batch,
+            interval=s.outbox_interval_seconds,
+            backoff_max=s.retry_backoff_max_seconds,
+        )
+        self._relay.start()
+        self._consumer = self._make_consumer()
+        log.info("worker.started", group=s.consumer_group, topics=[s.alerts_topic, s.lineage_topic])
+        try:
+            self._loop()
+        finally:
+            self._shutdown()
+
+    def _make_consumer(self) -> Any:
+        s = self.settings
+        consumer = KafkaConsumer(
+            bootstrap_servers=s.kafka_bootstrap_servers,
+            group_id=s.consumer_group,
+            client_id="incidentd-worker",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=s.batch_max_records,
+            max_poll_interval_ms=s.max_poll_interval_ms,
+            session_timeout_ms=s.session_timeout_ms,
+            heartbeat_interval_ms=s.heartbeat_interval_ms,
+            fetch_max_bytes=64 * 1024 * 1024,
+            max_partition_fetch_bytes=8 * 1024 * 1024,
+        )
+        consumer.subscribe([s.alerts_topic, s.lineage_topic])
+        return consumer
+
+    def _shutdown(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close(autocommit=False)
+        if self._relay is not None:
+            self._relay.stop(timeout=self.settings.shutdown_timeout_seconds)
+        if self._producer is not None:
+            self._producer.close(timeout=10)
+        if self._http is not None:
+            self._http.shutdown()
+        log.info("worker.stopped")
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        s = self.settings
+        while not self.stopping.is_set():
+            self._maybe_refresh_lineage()
+            try:
+                polled = self._consumer.poll(
+                    timeout_ms=s.poll_timeout_ms, max_records=s.batch_max_records
+                )
+                self.health.ok("kafka")
+            except KafkaError as exc:
+                self.health.fail("kafka", type(exc).__name__)
+                self.metrics.retries.labels("poll").inc()
+                log.warning("poll.failed", error=str(exc)[:300])
+                self.stopping.wait(1.0)
+                continue
+            if polled:
+                self._handle(polled)
+            self._update_lag()
+
+    def _handle(self, polled: dict[TopicPartition, list[Any]]) -> None:
+        alerts, lineage, dead = self._parse(polled)
+        started = time.perf_counter()
+        result = self._with_retry(
+            lambda: process_batch(
+                self.engine,
+                alerts,
+                lineage,
+                self.graphs,
+                incidents_topic=self.settings.incidents_topic,
+                default_space=self.settings.lineage_default_space,
+            ),
+            polled,
+        )
+        if result is None:
+            return  # stopping, or the partitions moved on: nothing is committed
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        self.metrics.correlation_seconds.observe(result.correlation_seconds)
+        self.metrics.processed.inc(result.stored)
+        self.metrics.duplicates.inc(result.duplicates)
+        self._dead_letter(dead + result.dead_letters)
+        if self._relay is not None and result.events:
+            self._relay.wake()
+        self._commit(polled)
+        log.debug("batch.done", stored=result.stored, events=result.events, dead=len(dead))
+
+    def _process(self, alerts: list[NewAlert], lineage: list[LineageRecord]) -> BatchResult:
+        return process_batch(
+            self.engine,
+            alerts,
+            lineage,
+            self.graphs,
+            incidents_topic=self.settings.incidents_topic,
+            default_space=self.settings.lineage_default_space,
+        )
+
+    def _isolate(self, alerts: list[NewAlert], lineage: list[LineageRecord]) -> BatchResult:
+        """Process record by record so one record the database rejects cannot block a batch."""
+        total = BatchResult()
+        items: list[tuple[list[NewAlert], list[LineageRecord], DeadLetter]] = [
+            ([], [rec], rec.origin) for rec in lineage
+        ] + [([a], [], a.origin) for a in alerts if a.origin is not None]
+        for one_alert, one_lineage, origin in items:
+            try:
+                part = self._process(one_alert, one_lineage)
+            except DBAPIError as exc:
+                if _transient(exc):
+                    raise
+                reason = f"rejected by the database: {str(exc.orig or exc)[:300]}"
+                total.dead_letters.append(
+                    DeadLetter(
+                        origin.topic,
+                        origin.partition,
+                        origin.offset,
+                        origin.key,
+                        origin.value,
+                        reason,
+                        "storage_rejected",
+                    )
+                )
+                continue
+            total.stored += part.stored
+            total.duplicates += part.duplicates
+            total.events += part.events
+            total.dead_letters += part.dead_letters
+        return total
+
+    def _parse(
+        self, polled: dict[TopicPartition, list[Any]]
+    ) -> tuple[list[NewAlert], list[LineageRecord], list[DeadLetter]]:
+        alerts: list[NewAlert] = []
+        lineage: list[LineageRecord] = []
+        dead: list[DeadLetter] = []
+        for tp, records in polled.items():
+            self.metrics.consumed.labels(tp.topic).inc(len(records))
+            is_lineage = tp.topic == self.settings.lineage_topic
+            for rec in records:
+                try:
+                    if is_lineage:
+                        lineage.append(self._parse_lineage(rec))
+                    else:
+                        alerts.append(parse_alert(rec.value, origin=_dead(rec, "", "")))
+                except RecordError as exc:
+                    dead.append(_dead(rec, exc.error, exc.error_type))
+        return alerts, lineage, dead
+
+    @staticmethod
+    def _parse_lineage(rec: Any) -> LineageRecord:
+        event = decode_json(rec.value)
+        if not isinstance(event, dict):
+            raise RecordError("invalid_lineage", "an OpenLineage event must be a JSON object")
+        return LineageRecord(event, _dead(rec, "", "invalid_lineage"))
+
+    def _with_retry(
+        self, work: Callable[[], BatchResult], polled: dict[TopicPartition, list[Any]]
+    ) -> BatchResult | None:
+        delay = self.settings.retry_backoff_initial_seconds
+        paused = False
+        try:
+            while True:
+                try:
+                    result = work()
+                    self.health.ok("database")
+                    return result
+                except (OperationalError, DBAPIError) as exc:
+                    if not _transient(exc):
+                        raise
+                    self.health.fail("database", type(exc.orig).__name__ if exc.orig else "error")
+                    self.metrics.retries.labels("batch").inc()
+                    log.warning("batch.retry", error=str(exc.orig or exc)[:300], delay=delay)
+                if not paused:
+                    self._consumer.pause(*polled.keys())
+                    paused = True
+                if self._wait_keeping_membership(delay):
+                    return None
+                if not set(polled) <= set(self._consumer.assignment()):
+                    log.warning("batch.abandoned", reason="partitions reassigned during retry")
+                    return None
+                delay = min(delay * 2, self.settings.retry_backoff_max_seconds)
+        finally:
+            if paused:
+                live = set(self._consumer.assignment())
+                self._consumer.resume(*[tp for tp in polled if tp in live])
+
+    def _wait_keeping_membership(self, delay: float) -> bool:
+        """Wait `delay` seconds while polling paused partitions; True when stopping."""
+        deadline = time.monotonic() + delay
+        while time.monotonic() < deadline:
+            if self.stopping.is_set():
+                return True
+            self._consumer.poll(timeout_ms=min(200, int(delay * 1000)))
+        return self.stopping.is_set()
+
+    def _dead_letter(self, dead: list[DeadLetter]) -> None:
+        if not dead:
+            return
+        futures = []
+        for d in dead:
+            headers = [
+                ("error", d.error.encode()),
+                ("error_type", d.error_type.encode()),
+                ("source_topic", d.topic.encode()),
+                ("source_partition", str(d.partition).encode()),
+                ("source_offset", str(d.offset).encode()),
+            ]
+            futures.append(
+                self._producer.send(
+                    self.settings.dlq_topic, key=d.key, value=d.value, headers=headers
+                )
+            )
+            self.metrics.dead_letters.labels(d.error_type).inc()
+            log.warning(
+                "record.dead_lettered",
+                error_type=d.error_type,
+                topic=d.topic,
+                partition=d.partition,
+                offset=d.offset,
+                error=d.error[:200],
+            )
+        self._producer.flush(timeout=60)
+        for future in futures:
+            future.get(timeout=60)
+
+    def _commit(self, polled: dict[TopicPartition, list[Any]]) -> None:
+        offsets = {
+            tp: OffsetAndMetadata(records[-1].offset + 1, "", -1)
+            for tp, records in polled.items()
+            if records
+        }
+        try:
+            self._consumer.commit(offsets)
+        except CommitFailedError as exc:
+            # The group moved on; the new owner replays from the last commit (idempotent).
+            log.warning("commit.failed", error=str(exc)[:300])
+
+    def _update_lag(self) -> None:
+        for tp in self._consumer.assignment():
+            high = self._consumer.highwater(tp)
+            if high is None:
+                continue
+            position = self._consumer.position(tp)
+            self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
+                max(0, high - position)
+            )
+
+    def _maybe_refresh_lineage(self) -> None:
+        now = time.monotonic()
+        if now - self._last_refresh < self.settings.lineage_refresh_seconds:
+            return
+        self._last_refresh = now
+        try:
+            changed = self.graphs.refresh(self.engine)
+        except DBAPIError as exc:
+            log.warning("lineage.refresh_failed", error=str(exc.orig or exc)[:200])
+            return
+        for space, version in self.graphs.versions().items():
+            self.metrics.lineage_version.labels(space).set(version)
+        if changed:
+            log.info("lineage.refreshed", spaces=changed)
+
+
+def _dead(rec: Any, error: str, error_type: str) -> DeadLetter:
+    return DeadLetter(rec.topic, rec.partition, rec.offset, rec.key, rec.value, error, error_type)
+
+
+def _transient(exc: DBAPIError) -> bool:
+    """Connection loss, deadlock and serialization failures are worth retrying."""
+    if isinstance(exc, OperationalError) or exc.connection_invalidated:
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+    return sqlstate in {"40001", "40P01", "57P01", "57P02", "57P03", "08006", "08001", "08003"}

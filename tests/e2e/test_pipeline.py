@@ -1,0 +1,223 @@
+"""A real worker process between a real broker and a real PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import text
+
+from incidentd.schemas.lineage import EdgeSpec, LineageDocument, ProductSpec
+from incidentd.storage.db import make_engine
+from incidentd.storage.lineage import import_document
+from incidentd.storage.spaces import INCIDENTS_FEATURE, upsert_space
+from tests.support.services import TopicSet
+from tests.support.wait import wait_until
+from tests.support.workers import TopicReader, WorkerProcess, alert, produce, worker_env
+
+SPACE = "shop"
+LINEAGE = LineageDocument(
+    products=[
+        ProductSpec(id="raw_orders", space=SPACE, owners=["ana@example.com"], tier="high"),
+        ProductSpec(id="orders_clean", space=SPACE, owners=["ana@example.com"]),
+        ProductSpec(id="revenue_mart", space=SPACE, owners=["bo@example.com"]),
+        ProductSpec(id="exec_dashboard", space=SPACE, tier="critical"),
+        ProductSpec(id="customer_ltv", space=SPACE),
+        ProductSpec(id="payments_raw", space=SPACE),
+        ProductSpec(id="payments_clean", space=SPACE),
+        ProductSpec(id="inventory", space=SPACE, tier="low"),
+    ],
+    edges=[
+        EdgeSpec(upstream="raw_orders", downstream="orders_clean"),
+        EdgeSpec(upstream="orders_clean", downstream="revenue_mart"),
+        EdgeSpec(upstream="revenue_mart", downstream="exec_dashboard"),
+        EdgeSpec(upstream="orders_clean", downstream="customer_ltv"),
+        EdgeSpec(upstream="payments_raw", downstream="payments_clean"),
+    ],
+)
+
+GOOD = [
+    alert("a1", "raw_orders", 0),
+    alert("a2", "orders_clean", 5, severity="critical"),
+    alert("a3", "revenue_mart", 10, severity="medium"),
+    alert("a4", "payments_clean", 2, severity="low"),
+    alert("a5", "inventory", 30, severity="info"),
+]
+BAD = [
+    (b"x", b"{not json"),
+    (b"x", orjson.dumps({"schema_version": 1, "alert_id": "m1", "space": SPACE})),
+    (b"x", orjson.dumps({"schema_version": 2, "alert_id": "m2"})),
+    (
+        b"x",
+        orjson.dumps(
+            {
+                "schema_version": 1,
+                "alert_id": "m3",
+                "space": SPACE,
+                "product_id": "p",
+                "alert_type": "t",
+                "severity": "high",
+                "occurred_at": "2026-02-27T14:00:00",
+            }
+        ),
+    ),
+]
+
+
+@pytest.fixture
+def shop_db(migrated_db: str) -> str:
+    """A database with the shop space and its lineage."""
+    engine = make_engine(migrated_db, pool_size=1)
+    with engine.begin() as conn:
+        upsert_space(conn, SPACE, features=[INCIDENTS_FEATURE])
+        import_document(conn, LINEAGE)
+    engine.dispose()
+    return migrated_db
+
+
+@pytest.fixture
+def worker(
+    shop_db: str, kafka_bootstrap: str, topics: TopicSet, tmp_path: Path
+) -> Iterator[WorkerProcess]:
+    """One running worker; killed at the end if the test did not stop it."""
+    proc = WorkerProcess(worker_env(shop_db, kafka_bootstrap, topics), tmp_path / "worker.log")
+    proc.start()
+    yield proc
+    proc.kill()
+
+
+def metric(port: int, name: str) -> float:
+    """Sum of a Prometheus metric's samples on a worker."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            body = resp.read().decode()
+    except OSError:
+        return -1.0  # not listening yet
+    pattern = re.compile(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", re.M)
+    return sum(float(v) for v in pattern.findall(body))
+
+
+def latest_by_incident(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """What a consumer keeping the highest version per incident ends with."""
+    latest: dict[str, dict[str, Any]] = {}
+    for event in events:
+        seen = latest.get(event["incident_id"])
+        if seen is None or event["incident"]["version"] > seen["incident"]["version"]:
+            latest[event["incident_id"]] = event
+    return latest
+
+
+def test_alerts_become_incidents_with_blast_radius(
+    worker: WorkerProcess, kafka_bootstrap: str, topics: TopicSet, shop_db: str
+) -> None:
+    produce(kafka_bootstrap, topics.alerts, GOOD + BAD)
+    incidents = TopicReader(kafka_bootstrap, topics.incidents)
+    dlq = TopicReader(kafka_bootstrap, topics.dlq)
+
+    def settled() -> bool:
+        final = latest_by_incident(incidents.poll() and incidents.json())
+        return sum(e["incident"]["alert_count"] for e in final.values()) == 5
+
+    wait_until(
+        settled, timeout=60, message=lambda: f"events: {incidents.json()}\n{worker.log_text()}"
+    )
+    final = {
+        tuple(e["incident"]["products"]): e["incident"]
+        for e in latest_by_incident(incidents.json()).values()
+    }
+    assert set(final) == {
+        ("orders_clean", "raw_orders", "revenue_mart"),
+        ("payments_clean",),
+        ("inventory",),
+    }
+    orders = final[("orders_clean", "raw_orders", "revenue_mart")]
+    assert orders["root_product_id"] == "raw_orders"
+    assert orders["blast_radius_snapshot"] == sorted(
+        ["raw_orders", "orders_clean", "revenue_mart", "exec_dashboard", "customer_ltv"]
+    )
+    assert orders["impact"] == "HIGH"  # exec_dashboard is critical-tier
+    assert orders["severity"] == "critical"
+    assert orders["alert_count"] == 3
+    assert orders["suspected_upstream"] == []
+    payments = final[("payments_clean",)]
+    assert payments["suspected_upstream"] == ["payments_raw"]
+    assert payments["impact"] == "LOW"
+    assert final[("inventory",)]["severity"] == "info"
+    for event in incidents.json():
+        assert event["schema_version"] == 1
+        assert event["event_type"].startswith("incident.")
+        assert event["space"] == SPACE
+
+    wait_until(lambda: len(dlq.poll()) >= len(BAD), timeout=30, message="dead letters missing")
+    by_offset = {int(dict(r.headers)["source_offset"]): r for r in dlq.records}
+    assert len(by_offset) == len(BAD)
+    for record in dlq.records:
+        headers = {k: v.decode() for k, v in record.headers}
+        assert set(headers) >= {
+            "error",
+            "error_type",
+            "source_topic",
+            "source_partition",
+            "source_offset",
+        }
+        assert headers["source_topic"] == topics.alerts
+        assert record.value in {v for _, v in BAD}  # the original bytes, unchanged
+    kinds = sorted(dict(r.headers)["error_type"].decode() for r in dlq.records)
+    assert kinds == ["invalid_alert", "invalid_alert", "invalid_json", "unsupported_schema_version"]
+    incidents.close()
+    dlq.close()
+
+
+def test_redelivery_of_the_whole_stream_changes_nothing(
+    worker: WorkerProcess, kafka_bootstrap: str, topics: TopicSet, shop_db: str
+) -> None:
+    produce(kafka_bootstrap, topics.alerts, GOOD)
+    wait_until(
+        lambda: metric(worker.metrics_port, "incidentd_alerts_processed_total") == 5, timeout=60
+    )
+    engine = make_engine(shop_db, pool_size=1)
+
+    def snapshot() -> list[tuple[Any, ...]]:
+        with engine.connect() as conn:
+            return [
+                tuple(r)
+                for r in conn.execute(
+                    text(
+                        "SELECT id, version, alert_count, products, blast_radius "
+                        "FROM incidents ORDER BY id"
+                    )
+                )
+            ]
+
+    wait_until(lambda: _outbox_empty(engine), timeout=30)
+    before = snapshot()
+    produce(kafka_bootstrap, topics.alerts, GOOD)
+    wait_until(
+        lambda: metric(worker.metrics_port, "incidentd_alerts_duplicate_total") == 5, timeout=60
+    )
+    assert snapshot() == before
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM alerts")).scalar() == 5
+        assert conn.execute(text("SELECT count(*) FROM outbox")).scalar() == len(before)
+    engine.dispose()
+
+
+def _outbox_empty(engine: Any) -> bool:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM outbox WHERE sent_at IS NULL")).scalar() == 0
+
+
+def test_sigterm_stops_cleanly(
+    worker: WorkerProcess, kafka_bootstrap: str, topics: TopicSet
+) -> None:
+    produce(kafka_bootstrap, topics.alerts, GOOD)
+    wait_until(
+        lambda: metric(worker.metrics_port, "incidentd_alerts_processed_total") == 5, timeout=60
+    )
+    assert worker.terminate(timeout=30) == 0
+    assert "worker.stopped" in worker.log_text()
