@@ -145,8 +145,10 @@ def demo() -> None:
     """Run everything on embedded PostgreSQL and an embedded broker, and show the incidents."""
     from incidentd.app.demo import run_demo
 
-    settings = _settings()
-    sys.exit(run_demo(settings, console))
+    settings = Settings()
+    configure_logging(settings.log_format, "ERROR", quiet_kafka=True)
+    wide = Console(width=max(console.width, 170))
+    sys.exit(run_demo(settings, wide))
 
 
 def main() -> None:

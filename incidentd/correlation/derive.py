@@ -102,4 +102,4 @@ def make_title(incident: Incident, alerts: list[Alert], lineage: LineageView) ->
         what = first.title or first.alert_type.replace("_", " ")
         return f"{what} on {root_name}"
     count = len(incident.products)
-    return f"Correlated quality failures rooted at {root_name} ({count} products alerted)"
+    return f"{root_name}: quality failures across {count} products"

@@ -134,6 +134,7 @@ class Worker:
             if polled:
                 self._handle(polled)
             self._update_lag()
+            self.metrics.ready.set(0 if self.health.problems() else 1)
 
     def _handle(self, polled: dict[TopicPartition, list[Any]]) -> None:
         alerts, lineage, dead = self._parse(polled)

@@ -1,0 +1,1 @@
+"""Test support: real services (PostgreSQL, Kafka-protocol broker) and condition waiting."""
