@@ -24,7 +24,7 @@ _ADDING = (HistoryState.NEW, HistoryState.ONGOING, HistoryState.REOPENED)
 
 def correlate(
     alerts: Sequence[Alert],
-    incidents: Iterable[Incident],
+    incidents: Iterable[Incident] | IncidentIndex,
     lineage: LineageView,
     policy: SpacePolicy,
     now: datetime,
@@ -32,7 +32,8 @@ def correlate(
     """Attach `alerts` to `incidents` (mutated in place) and report every change.
 
     `incidents` must hold every open incident of the space that an alert could relate
-    to, and the resolved incidents holding any of the alerts' fingerprints.
+    to, and the resolved incidents holding any of the alerts' fingerprints. An
+    `IncidentIndex` may be passed instead, to keep the index (and the state) across runs.
     """
     return _Run(incidents, lineage, policy, now).run(alerts)
 
@@ -40,12 +41,12 @@ def correlate(
 class _Run:
     def __init__(
         self,
-        incidents: Iterable[Incident],
+        incidents: Iterable[Incident] | IncidentIndex,
         lineage: LineageView,
         policy: SpacePolicy,
         now: datetime,
     ) -> None:
-        self.index = IncidentIndex(incidents)
+        self.index = incidents if isinstance(incidents, IncidentIndex) else IncidentIndex(incidents)
         self.lineage = lineage
         self.policy = policy
         self.now = now

@@ -79,6 +79,44 @@ class IncidentIndex:
                     found.add(incident_id)
         return found
 
+    def forget(self, incident_id: str) -> None:
+        """Drop an incident and its alerts from the index entirely."""
+        incident = self.incidents.pop(incident_id, None)
+        if incident is None:
+            return
+        self.close(incident)
+        for alert_id, alert in incident.alerts.items():
+            if self.home.get(alert_id) == incident_id:
+                del self.home[alert_id]
+            holders = self._by_fingerprint.get(alert.fingerprint)
+            if holders is not None:
+                holders.discard(incident_id)
+                if not holders:
+                    del self._by_fingerprint[alert.fingerprint]
+
+    def replace(self, incident: Incident) -> None:
+        """Put the newest copy of an incident (read back from storage) in place of the old."""
+        self.forget(incident.id)
+        self.incidents[incident.id] = incident
+        for alert in incident.alerts.values():
+            self._index_alert(incident, alert)
+
+    def prune(self, cleared_before: datetime) -> int:
+        """Forget merged incidents and those resolved before `cleared_before`."""
+        stale = [
+            i.id
+            for i in self.incidents.values()
+            if i.merged_into is not None
+            or (not i.is_open and (i.cleared_at is None or i.cleared_at < cleared_before))
+        ]
+        for incident_id in stale:
+            self.forget(incident_id)
+        return len(stale)
+
+    def knows_fingerprint(self, fingerprint: str) -> bool:
+        """True when some indexed incident holds an alert with `fingerprint`."""
+        return bool(self._by_fingerprint.get(fingerprint))
+
     def with_fingerprint(self, fingerprint: str) -> list[Incident]:
         """Every known incident holding an alert with `fingerprint`."""
         return [self.incidents[i] for i in self._by_fingerprint.get(fingerprint, ())]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -12,24 +13,30 @@ from sqlalchemy import Connection, Row, text
 from incidentd.correlation.model import Alert
 from incidentd.schemas.common import AlertStatus, Severity
 
+# One JSON document carries the whole batch: no per-element array escaping on the client,
+# and the raw payload is embedded as JSON rather than parsed twice.
 _INSERT = text(
     """
     INSERT INTO alerts (alert_id, space, product_id, alert_type, status, severity,
-                        occurred_at, fingerprint, title, tags, raw)
-    SELECT u.alert_id, u.space, u.product_id, u.alert_type, u.status, u.severity,
-           u.occurred_at, u.fingerprint, u.title,
-           ARRAY(SELECT jsonb_array_elements_text(CAST(u.tags AS jsonb))),
-           CAST(u.raw AS jsonb)
-    FROM unnest(CAST(:alert_id AS text[]), CAST(:space AS text[]), CAST(:product_id AS text[]),
-                CAST(:alert_type AS text[]), CAST(:status AS text[]), CAST(:severity AS text[]),
-                CAST(:occurred_at AS timestamptz[]), CAST(:fingerprint AS text[]),
-                CAST(:title AS text[]), CAST(:tags AS text[]), CAST(:raw AS text[]))
-         AS u(alert_id, space, product_id, alert_type, status, severity, occurred_at,
-              fingerprint, title, tags, raw)
-    ORDER BY u.alert_id
+                        occurred_at, fingerprint, title, tags, raw, incident_id, added_at)
+    SELECT x.alert_id, x.space, x.product_id, x.alert_type, x.status, x.severity,
+           x.occurred_at, x.fingerprint, x.title,
+           ARRAY(SELECT jsonb_array_elements_text(x.tags)), x.raw, x.incident_id,
+           CASE WHEN x.incident_id IS NULL THEN NULL ELSE CAST(:now AS timestamptz) END
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS x(
+        alert_id text, space text, product_id text, alert_type text, status text,
+        severity text, occurred_at timestamptz, fingerprint text, title text, tags jsonb,
+        raw jsonb, incident_id uuid)
+    ORDER BY x.alert_id
     ON CONFLICT (alert_id) DO NOTHING
     RETURNING alert_id
     """
+)
+
+# Correlation reads only these columns; the raw payload stays in the database.
+ALERT_COLUMNS = (
+    "alert_id, space, product_id, alert_type, status, severity, occurred_at, fingerprint, "
+    "title, tags, incident_id"
 )
 
 
@@ -43,24 +50,54 @@ class NewAlert:
     """Where the record came from (the worker's dead-letter template); storage ignores it."""
 
 
-def insert_alerts(conn: Connection, alerts: Sequence[NewAlert]) -> set[str]:
-    """Insert alerts in one statement; returns the ids that were new (replays are skipped)."""
+def existing_alert_ids(conn: Connection, alert_ids: Iterable[str]) -> set[str]:
+    """Which of these alert ids are stored already."""
+    ids = sorted(set(alert_ids))
+    if not ids:
+        return set()
+    rows = conn.execute(
+        text("SELECT alert_id FROM alerts WHERE alert_id = ANY(CAST(:ids AS text[]))"),
+        {"ids": ids},
+    )
+    return {r[0] for r in rows}
+
+
+def insert_alerts(
+    conn: Connection,
+    alerts: Sequence[NewAlert],
+    incident_of: Mapping[str, str | None] | None = None,
+    now: datetime | None = None,
+) -> set[str]:
+    """Insert alerts (with their incident) in one statement; returns the ids inserted.
+
+    Ids stored already are skipped (`ON CONFLICT DO NOTHING`), so a replay inserts nothing.
+    """
     if not alerts:
         return set()
+    incident_of = incident_of or {}
     unique = {a.alert.alert_id: a for a in alerts}
-    rows = list(unique.values())
+    parts = []
+    for new in unique.values():
+        a = new.alert
+        head = orjson.dumps(
+            {
+                "alert_id": a.alert_id,
+                "space": a.space,
+                "product_id": a.product_id,
+                "alert_type": a.alert_type,
+                "status": a.status.value,
+                "severity": a.severity.value,
+                "occurred_at": a.occurred_at,
+                "fingerprint": a.fingerprint,
+                "title": a.title,
+                "tags": list(a.tags),
+                "incident_id": incident_of.get(a.alert_id),
+            }
+        )
+        parts.append(head[:-1] + b',"raw":' + new.raw_json.encode() + b"}")
     params = {
-        "alert_id": [r.alert.alert_id for r in rows],
-        "space": [r.alert.space for r in rows],
-        "product_id": [r.alert.product_id for r in rows],
-        "alert_type": [r.alert.alert_type for r in rows],
-        "status": [r.alert.status.value for r in rows],
-        "severity": [r.alert.severity.value for r in rows],
-        "occurred_at": [r.alert.occurred_at for r in rows],
-        "fingerprint": [r.alert.fingerprint for r in rows],
-        "title": [r.alert.title for r in rows],
-        "tags": [orjson.dumps(list(r.alert.tags)).decode() for r in rows],
-        "raw": [r.raw_json for r in rows],
+        "rows": (b"[" + b",".join(parts) + b"]").decode(),
+        "now": now or datetime.now(UTC),
     }
     return {row[0] for row in conn.execute(_INSERT, params)}
 
@@ -81,17 +118,16 @@ def alert_from_row(row: Row[Any]) -> Alert:
     )
 
 
-def assign_alerts(conn: Connection, assignments: dict[str, str | None], now: object) -> None:
-    """Point alerts at their incidents; `added_at` keeps the first time an alert joined."""
+def assign_alerts(conn: Connection, assignments: Mapping[str, str | None], now: datetime) -> None:
+    """Point stored alerts at their incidents; `added_at` keeps the first time one joined."""
     pairs = sorted((a, i) for a, i in assignments.items() if i is not None)
     if not pairs:
         return
     conn.execute(
         text(
-            "UPDATE alerts AS a SET incident_id = CAST(v.iid AS uuid), "
-            "added_at = coalesce(a.added_at, :now) "
-            "FROM unnest(CAST(:aids AS text[]), CAST(:iids AS text[])) AS v(aid, iid) "
-            "WHERE a.alert_id = v.aid AND a.incident_id IS DISTINCT FROM CAST(v.iid AS uuid)"
+            "UPDATE alerts AS a SET incident_id = v.iid, added_at = coalesce(a.added_at, :now) "
+            "FROM jsonb_to_recordset(CAST(:pairs AS jsonb)) AS v(aid text, iid uuid) "
+            "WHERE a.alert_id = v.aid AND a.incident_id IS DISTINCT FROM v.iid"
         ),
-        {"aids": [p[0] for p in pairs], "iids": [p[1] for p in pairs], "now": now},
+        {"pairs": orjson.dumps([{"aid": a, "iid": i} for a, i in pairs]).decode(), "now": now},
     )

@@ -3,61 +3,68 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Row, text
 from sqlalchemy.dialects.postgresql import insert
 
-from incidentd.correlation.model import Alert, Change, Incident, Outcome
+from incidentd.correlation.model import Change, Incident, Outcome
 from incidentd.schemas.common import Impact, IncidentStatus, Severity
 from incidentd.schemas.incident import IncidentEvent, IncidentResource
-from incidentd.storage.alerts import alert_from_row, assign_alerts
+from incidentd.storage.alerts import ALERT_COLUMNS, alert_from_row, assign_alerts
 from incidentd.storage.tables import Incident as IncidentTable
 
-_CANDIDATES = text(
+_OPEN_STATE = text(
     """
     SELECT * FROM incidents
-    WHERE space = :space AND (
-        (status <> 'resolved' AND last_alert_at >= :low AND first_alert_at <= :high)
-        OR id IN (
-            SELECT incident_id FROM alerts
-            WHERE space = :space AND fingerprint = ANY(CAST(:fps AS text[]))
-              AND incident_id IS NOT NULL)
-    )
-    AND (status <> 'resolved' OR (merged_into IS NULL AND cleared_at >= :reopen_low))
+    WHERE space = :space
+      AND (status <> 'resolved' OR (merged_into IS NULL AND cleared_at >= :reopen_low))
+    """
+)
+_CHANGED = text("SELECT * FROM incidents WHERE space = :space AND state_seq > :seq")
+_RESOLVED_HOLDERS = text(
+    """
+    SELECT * FROM incidents
+    WHERE space = :space AND status = 'resolved' AND merged_into IS NULL
+      AND cleared_at >= :reopen_low
+      AND id IN (SELECT incident_id FROM alerts
+                 WHERE space = :space AND fingerprint = ANY(CAST(:fps AS text[]))
+                   AND incident_id IS NOT NULL)
     """
 )
 
 
-def load_candidates(
-    conn: Connection,
-    space: str,
-    alerts: Sequence[Alert],
-    window: timedelta,
-    reopen_within: timedelta,
+def load_open_state(conn: Connection, space: str, reopen_low: datetime) -> list[Incident]:
+    """Every open incident of the space and those resolved since `reopen_low`, with alerts."""
+    return _with_alerts(conn, conn.execute(_OPEN_STATE, {"space": space, "reopen_low": reopen_low}))
+
+
+def load_changed(conn: Connection, space: str, since_seq: int) -> list[Incident]:
+    """Incidents written after state sequence `since_seq`, with alerts."""
+    return _with_alerts(conn, conn.execute(_CHANGED, {"space": space, "seq": since_seq}))
+
+
+def load_resolved_holders(
+    conn: Connection, space: str, fingerprints: Iterable[str], reopen_low: datetime
 ) -> list[Incident]:
-    """Open incidents the alerts may relate to, and incidents holding their fingerprints."""
-    if not alerts:
+    """Resolved, unmerged incidents holding any of `fingerprints`, cleared since `reopen_low`."""
+    fps = sorted(set(fingerprints))
+    if not fps:
         return []
-    low = min(a.occurred_at for a in alerts)
-    high = max(a.occurred_at for a in alerts)
-    rows = conn.execute(
-        _CANDIDATES,
-        {
-            "space": space,
-            "low": low - window,
-            "high": high + window,
-            "fps": sorted({a.fingerprint for a in alerts}),
-            "reopen_low": low - reopen_within,
-        },
-    ).fetchall()
+    params = {"space": space, "fps": fps, "reopen_low": reopen_low}
+    return _with_alerts(conn, conn.execute(_RESOLVED_HOLDERS, params))
+
+
+def _with_alerts(conn: Connection, rows: Iterable[Row[Any]]) -> list[Incident]:
     incidents = {str(r.id): incident_from_row(r) for r in rows}
     if incidents:
         for row in conn.execute(
-            text("SELECT * FROM alerts WHERE incident_id = ANY(CAST(:ids AS uuid[]))"),
+            text(
+                f"SELECT {ALERT_COLUMNS} FROM alerts WHERE incident_id = ANY(CAST(:ids AS uuid[]))"
+            ),
             {"ids": list(incidents)},
         ):
             incidents[str(row.incident_id)].alerts[row.alert_id] = alert_from_row(row)
@@ -94,8 +101,9 @@ def incident_from_row(row: Row[Any]) -> Incident:
     )
 
 
-def _row_values(incident: Incident, alert_count: int) -> dict[str, object]:
+def _row_values(incident: Incident, alert_count: int, seq: int) -> dict[str, object]:
     return {
+        "state_seq": seq,
         "id": uuid.UUID(incident.id),
         "space": incident.space,
         "title": incident.title,
@@ -124,9 +132,9 @@ def _row_values(incident: Incident, alert_count: int) -> dict[str, object]:
     }
 
 
-def upsert_incidents(conn: Connection, incidents: Iterable[tuple[Incident, int]]) -> None:
-    """Write incidents (insert or overwrite) in one batched statement."""
-    values = [_row_values(i, n) for i, n in incidents]
+def upsert_incidents(conn: Connection, incidents: Iterable[tuple[Incident, int]], seq: int) -> None:
+    """Write incidents (insert or overwrite) in one batched statement, stamped with `seq`."""
+    values = [_row_values(i, n, seq) for i, n in incidents]
     if not values:
         return
     stmt = insert(IncidentTable)
@@ -169,11 +177,24 @@ def _alert_count(change: Change) -> int:
     return change.incident.alert_count
 
 
-def save_outcome(conn: Connection, outcome: Outcome, now: datetime, topic: str) -> int:
-    """Persist incidents, alert assignments, history and one outbox event per incident."""
+def save_outcome(
+    conn: Connection,
+    outcome: Outcome,
+    *,
+    now: datetime,
+    topic: str,
+    seq: int,
+    new_alert_ids: Iterable[str] = (),
+) -> int:
+    """Persist incidents, history and one outbox event per incident, and re-point alerts.
+
+    Alerts in `new_alert_ids` are not stored yet (the caller inserts them with their
+    incident afterwards); every other assignment updates a stored alert (merges).
+    """
     changes = sorted(outcome.changes.values(), key=lambda c: (c.merged, c.incident.id))
-    upsert_incidents(conn, [(c.incident, _alert_count(c)) for c in changes])
-    assign_alerts(conn, outcome.assignments, now)
+    upsert_incidents(conn, [(c.incident, _alert_count(c)) for c in changes], seq)
+    new = set(new_alert_ids)
+    assign_alerts(conn, {a: i for a, i in outcome.assignments.items() if a not in new}, now)
     history = [
         {
             "incident_id": uuid.UUID(c.incident.id),

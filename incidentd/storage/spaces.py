@@ -23,6 +23,7 @@ class SpaceRow:
     correlation_window_seconds: int
     auto_resolve: bool
     lineage_version: int
+    state_seq: int = 0
 
     @property
     def policy(self) -> SpacePolicy:
@@ -87,8 +88,8 @@ def lock_spaces(conn: Connection, slugs: set[str]) -> dict[str, SpaceRow]:
     """
     rows = conn.execute(
         text(
-            "SELECT slug, features, correlation_window_seconds, auto_resolve, lineage_version "
-            "FROM spaces WHERE slug = ANY(CAST(:s AS text[])) ORDER BY slug FOR UPDATE"
+            "SELECT slug, features, correlation_window_seconds, auto_resolve, lineage_version, "
+            "state_seq FROM spaces WHERE slug = ANY(CAST(:s AS text[])) ORDER BY slug FOR UPDATE"
         ),
         {"s": sorted(slugs)},
     )
@@ -99,9 +100,24 @@ def lock_spaces(conn: Connection, slugs: set[str]) -> dict[str, SpaceRow]:
             r.correlation_window_seconds,
             r.auto_resolve,
             r.lineage_version,
+            r.state_seq,
         )
         for r in rows
     }
+
+
+def bump_state_seq(conn: Connection, slug: str) -> int:
+    """Advance the space's state sequence (call with the space locked); returns the new value.
+
+    Every transaction that changes a space's incidents stamps them with the new value, so
+    a worker holding a copy of the state at sequence N reads back only `state_seq > N`.
+    """
+    return int(
+        conn.execute(
+            text("UPDATE spaces SET state_seq = state_seq + 1 WHERE slug = :s RETURNING state_seq"),
+            {"s": slug},
+        ).scalar_one()
+    )
 
 
 def list_spaces(conn: Connection) -> list[SpaceRow]:

@@ -39,6 +39,7 @@ class Space(Base):
     correlation_window_seconds: Mapped[int] = mapped_column(Integer, server_default="21600")
     auto_resolve: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     lineage_version: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    state_seq: Mapped[int] = mapped_column(BigInteger, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -95,6 +96,7 @@ class Incident(Base):
     merged_into: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     alert_count: Mapped[int] = mapped_column(Integer, server_default="0")
     version: Mapped[int] = mapped_column(Integer, server_default="0")
+    state_seq: Mapped[int] = mapped_column(BigInteger, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -110,6 +112,7 @@ class Incident(Base):
             "last_alert_at",
             postgresql_where=text("status <> 'resolved'"),
         ),
+        Index("ix_incidents_space_seq", "space", "state_seq"),
     )
 
 

@@ -14,17 +14,18 @@ from sqlalchemy import Connection, Engine
 from incidentd.correlation.engine import correlate
 from incidentd.correlation.model import Alert
 from incidentd.lineage.openlineage import OpenLineageError, map_run_event
-from incidentd.storage.alerts import NewAlert, insert_alerts
-from incidentd.storage.incidents import load_candidates, save_outcome
+from incidentd.storage.alerts import NewAlert, existing_alert_ids, insert_alerts
+from incidentd.storage.incidents import save_outcome
 from incidentd.storage.lineage import (
     bump_versions,
     claim_of,
     insert_edges,
     insert_missing_products,
 )
-from incidentd.storage.spaces import ensure_spaces, lock_spaces
+from incidentd.storage.spaces import SpaceRow, bump_state_seq, ensure_spaces, lock_spaces
 from incidentd.worker.graphs import GraphCache
 from incidentd.worker.parsing import DeadLetter
+from incidentd.worker.state import SpaceState, StateCache
 
 log = structlog.get_logger(__name__)
 
@@ -58,50 +59,89 @@ def process_batch(
     *,
     incidents_topic: str,
     default_space: str | None,
+    states: StateCache | None = None,
 ) -> BatchResult:
     """Store and correlate a batch atomically; safe to run again after a crash (idempotent)."""
     result = BatchResult()
     now = datetime.now(UTC)
+    states = states if states is not None else StateCache()
+    checked_out: dict[str, SpaceState] = {}
     with engine.begin() as conn:
         for record in lineage:
             _apply_lineage(conn, record, default_space, result)
-        fresh_ids = insert_alerts(conn, alerts)
-        result.stored = len(fresh_ids)
-        result.duplicates = len(alerts) - len(fresh_ids)
         by_space: dict[str, list[Alert]] = defaultdict(list)
         for new in alerts:
-            if new.alert.alert_id in fresh_ids:
-                by_space[new.alert.space].append(new.alert)
-                fresh_ids.discard(new.alert.alert_id)
-        if by_space:
-            _correlate_spaces(conn, by_space, graphs, topic=incidents_topic, now=now, result=result)
+            by_space[new.alert.space].append(new.alert)
+        # Lock first: alerts of a space are checked, correlated and stored by one worker at a time.
+        spaces = lock_spaces(conn, set(by_space))
+        stored = existing_alert_ids(conn, (a.alert.alert_id for a in alerts))
+        fresh = _fresh(alerts, stored)
+        fresh_ids = {a.alert.alert_id for a in fresh}
+        result.duplicates = len(alerts) - len(fresh)
+        ctx = _Context(graphs, states, checked_out, incidents_topic, now, fresh_ids)
+        incident_of: dict[str, str | None] = {}
+        for slug in sorted({a.alert.space for a in fresh}):
+            space_alerts = [a.alert for a in fresh if a.alert.space == slug]
+            incident_of.update(_correlate_space(conn, spaces.get(slug), space_alerts, ctx, result))
+        inserted = insert_alerts(conn, fresh, incident_of, now)
+        if len(inserted) != len(fresh):
+            # Another worker stored one of these ids under another space meanwhile.
+            raise ConcurrentInsertError(sorted(fresh_ids - inserted)[:5])
+        result.stored = len(inserted)
+    for space, state in checked_out.items():  # only reached when the commit succeeded
+        states.checkin(space, state)
     return result
 
 
-def _correlate_spaces(
-    conn: Connection,
-    by_space: dict[str, list[Alert]],
-    graphs: GraphCache,
-    *,
-    topic: str,
-    now: datetime,
-    result: BatchResult,
-) -> None:
-    spaces = lock_spaces(conn, set(by_space))
-    for slug in sorted(by_space):
-        alerts = by_space[slug]
-        row = spaces.get(slug)
-        if row is None or not row.policy.correlate:
-            result.uncorrelated += len(alerts)
-            continue
-        graph = graphs.get(conn, slug, row.lineage_version)
-        policy = row.policy
-        candidates = load_candidates(conn, slug, alerts, policy.window, policy.reopen_within)
-        started = time.perf_counter()
-        outcome = correlate(alerts, candidates, graph, policy, now)
-        result.correlation_seconds += time.perf_counter() - started
-        result.events += save_outcome(conn, outcome, now, topic)
-        result.spaces.add(slug)
+class ConcurrentInsertError(RuntimeError):
+    """The batch raced another worker on an alert id; retrying it resolves the race."""
+
+
+def _fresh(alerts: list[NewAlert], stored: set[str]) -> list[NewAlert]:
+    seen = set(stored)
+    fresh = []
+    for new in alerts:
+        if new.alert.alert_id not in seen:
+            seen.add(new.alert.alert_id)
+            fresh.append(new)
+    return fresh
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    graphs: GraphCache
+    states: StateCache
+    checked_out: dict[str, SpaceState]
+    topic: str
+    now: datetime
+    fresh_ids: set[str]
+
+
+def _correlate_space(
+    conn: Connection, row: SpaceRow | None, alerts: list[Alert], ctx: _Context, result: BatchResult
+) -> dict[str, str | None]:
+    """Correlate one space's new alerts; returns alert id -> incident id."""
+    if row is None or not row.policy.correlate:
+        result.uncorrelated += len(alerts)
+        return {}
+    graph = ctx.graphs.get(conn, row.slug, row.lineage_version)
+    state = ctx.states.checkout(conn, row.slug, row.state_seq, alerts)
+    ctx.checked_out[row.slug] = state
+    started = time.perf_counter()
+    outcome = correlate(alerts, state.index, graph, row.policy, ctx.now)
+    result.correlation_seconds += time.perf_counter() - started
+    if outcome.changes:
+        state.seq = bump_state_seq(conn, row.slug)
+        result.events += save_outcome(
+            conn,
+            outcome,
+            now=ctx.now,
+            topic=ctx.topic,
+            seq=state.seq,
+            new_alert_ids=ctx.fresh_ids,
+        )
+    result.spaces.add(row.slug)
+    return outcome.assignments
 
 
 def _apply_lineage(

@@ -20,8 +20,14 @@ from incidentd.storage.alerts import NewAlert
 from incidentd.worker.graphs import GraphCache
 from incidentd.worker.metrics import Health, WorkerMetrics, serve
 from incidentd.worker.parsing import DeadLetter, RecordError, decode_json, parse_alert
-from incidentd.worker.pipeline import BatchResult, LineageRecord, process_batch
+from incidentd.worker.pipeline import (
+    BatchResult,
+    ConcurrentInsertError,
+    LineageRecord,
+    process_batch,
+)
 from incidentd.worker.relay import OutboxRelay
+from incidentd.worker.state import StateCache
 
 log = structlog.get_logger(__name__)
 
@@ -37,6 +43,7 @@ class Worker:
         self.metrics = WorkerMetrics()
         self.health = Health()
         self.graphs = GraphCache()
+        self.states = StateCache()
         self.stopping = threading.Event()
         self._consumer: Any = None
         self._producer: Any = None
@@ -170,6 +177,7 @@ class Worker:
             self.graphs,
             incidents_topic=self.settings.incidents_topic,
             default_space=self.settings.lineage_default_space,
+            states=self.states,
         )
 
     def _isolate(self, alerts: list[NewAlert], lineage: list[LineageRecord]) -> BatchResult:
@@ -240,7 +248,11 @@ class Worker:
                     result = work()
                     self.health.ok("database")
                     return result
-                except (OperationalError, DBAPIError) as exc:
+                except ConcurrentInsertError as exc:
+                    self.metrics.retries.labels("race").inc()
+                    log.info("batch.retry", reason="concurrent insert", alert_ids=exc.args[0])
+                    continue  # no failure to wait out: the other transaction has committed
+                except DBAPIError as exc:
                     if not _transient(exc):
                         raise
                     self.health.fail("database", type(exc.orig).__name__ if exc.orig else "error")

@@ -11,9 +11,7 @@ BIN = Path(sys.executable).parent
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        args, check=False, cwd=ROOT, capture_output=True, text=True, timeout=600
-    )
+    return subprocess.run(args, check=False, cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
 def test_ruff_lint_is_clean() -> None:

@@ -34,6 +34,7 @@ def upgrade() -> None:
         ),
         sa.Column("auto_resolve", sa.Boolean(), nullable=False, server_default=sa.text("true")),
         sa.Column("lineage_version", sa.BigInteger(), nullable=False, server_default="0"),
+        sa.Column("state_seq", sa.BigInteger(), nullable=False, server_default="0"),
         sa.Column("created_at", TZ, nullable=False, server_default=NOW),
     )
     op.create_table(
@@ -83,6 +84,7 @@ def _create_incidents() -> None:
         sa.Column("merged_into", pg.UUID(as_uuid=True), nullable=True),
         sa.Column("alert_count", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("version", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("state_seq", sa.BigInteger(), nullable=False, server_default="0"),
         sa.Column("created_at", TZ, nullable=False),
         sa.Column("updated_at", TZ, nullable=False),
         sa.Column("resolved_at", TZ, nullable=True),
@@ -97,6 +99,7 @@ def _create_incidents() -> None:
         ["space", "last_alert_at"],
         postgresql_where=sa.text("status <> 'resolved'"),
     )
+    op.create_index("ix_incidents_space_seq", "incidents", ["space", "state_seq"])
 
 
 def _create_alerts() -> None:

@@ -1,0 +1,80 @@
+"""A worker's copy of each space's correlation state, kept in step with the database.
+
+The copy is an `IncidentIndex` stamped with the space's `state_seq`. Under the space lock
+the worker compares it with the database: equal means the copy is exact and nothing is read;
+behind means another worker (or the API) wrote since, and only incidents stamped later are
+read back. So one worker reads almost nothing per batch, and N workers stay correct.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection
+
+from incidentd.correlation.index import IncidentIndex
+from incidentd.correlation.model import Alert
+from incidentd.storage.incidents import load_changed, load_open_state, load_resolved_holders
+
+REOPEN_WITHIN = timedelta(hours=24)
+
+
+@dataclass(slots=True)
+class SpaceState:
+    """A space's incidents at state sequence `seq`.
+
+    Every open incident is present, and every resolved one cleared at or after `horizon`.
+    """
+
+    seq: int
+    index: IncidentIndex
+    horizon: datetime
+    newest: datetime
+
+
+class StateCache:
+    """Space -> correlation state at a known `state_seq`."""
+
+    def __init__(self) -> None:
+        self._states: dict[str, SpaceState] = {}
+        self._lock = threading.Lock()
+
+    def checkout(
+        self, conn: Connection, space: str, db_seq: int, alerts: list[Alert]
+    ) -> SpaceState:
+        """The state at `db_seq` (call with the space locked), reading only what changed.
+
+        The state is taken out of the cache: only `checkin` after a successful commit puts
+        it back, so a rolled-back transaction can never leave a wrong copy behind.
+        """
+        low = min(a.occurred_at for a in alerts) - REOPEN_WITHIN
+        newest = max(a.occurred_at for a in alerts)
+        with self._lock:
+            state = self._states.pop(space, None)
+        if state is None or state.seq > db_seq:
+            index = IncidentIndex(load_open_state(conn, space, low))
+            state = SpaceState(db_seq, index, low, newest)
+        elif state.seq < db_seq:
+            for incident in load_changed(conn, space, state.seq):
+                state.index.replace(incident)
+        if low < state.horizon:
+            firing = {a.fingerprint for a in alerts if a.firing}
+            for incident in load_resolved_holders(conn, space, firing, low):
+                if incident.id not in state.index.incidents:
+                    state.index.replace(incident)
+        state.seq = db_seq
+        state.newest = max(state.newest, newest)
+        return state
+
+    def checkin(self, space: str, state: SpaceState) -> None:
+        """Keep `state` (its `seq` set to the committed value) and prune what cannot matter."""
+        keep_after = state.newest - 2 * REOPEN_WITHIN
+        if keep_after > state.horizon:
+            state.index.prune(keep_after)
+            state.horizon = keep_after
+        else:
+            state.index.prune(state.horizon)
+        with self._lock:
+            self._states[space] = state
