@@ -75,7 +75,8 @@ class _Run:
     def _history(self, incident: Incident, state: HistoryState, alert_ids: list[str]) -> None:
         history = self._change(incident).history
         if state is HistoryState.ONGOING and history and history[-1].state in _ADDING:
-            history[-1].alert_ids.extend(alert_ids)
+            known = history[-1].alert_ids
+            known.extend(a for a in alert_ids if a not in known)
             return
         history.append(HistoryEntry(state, self.now, list(alert_ids)))
 
@@ -91,8 +92,8 @@ class _Run:
             for i in self.index.related(alert, self.lineage, self.policy.window)
         ]
         previous = self._resolved_holder(alert)
-        if previous is not None and previous.cleared_at is not None:
-            if alert.occurred_at > previous.cleared_at:
+        if previous is not None:
+            if _newer_than_its_fingerprint(previous, alert):
                 self._reopen(previous, alert)
                 related.append(previous)
             elif not related:
@@ -112,6 +113,8 @@ class _Run:
         best: Incident | None = None
         for incident in self.index.with_fingerprint(alert.fingerprint):
             if incident.is_open or incident.merged_into is not None:
+                continue
+            if incident.space != alert.space:
                 continue
             cleared = incident.cleared_at
             if cleared is None or alert.occurred_at - cleared > self.policy.reopen_within:
@@ -141,7 +144,6 @@ class _Run:
         change.reopened = True
         change.resolved = False
         change.history.append(HistoryEntry(HistoryState.REOPENED, self.now, []))
-        self._add(incident, alert)
 
     def _merge(self, loser: Incident, target: Incident) -> None:
         moved = self.index.move(loser, target)
@@ -162,7 +164,11 @@ class _Run:
             self.outcome.assignments[alert_id] = target.id
 
     def _clear(self, alert: Alert) -> None:
-        holders = [i for i in self.index.with_fingerprint(alert.fingerprint) if i.is_open]
+        holders = [
+            i
+            for i in self.index.with_fingerprint(alert.fingerprint)
+            if i.is_open and i.space == alert.space
+        ]
         if not holders:
             self.outcome.assignments[alert.alert_id] = None
             return
@@ -187,6 +193,12 @@ class _Run:
                 derive.refresh(incident, self.lineage)
             incident.version += 1
             incident.updated_at = self.now
+
+
+def _newer_than_its_fingerprint(incident: Incident, alert: Alert) -> bool:
+    """True when `alert` is later than every alert of its fingerprint in `incident`."""
+    times = [a.occurred_at for a in incident.alerts.values() if a.fingerprint == alert.fingerprint]
+    return not times or alert.occurred_at > max(times)
 
 
 def _last_time(incident: Incident, fingerprint: str) -> datetime:

@@ -72,7 +72,7 @@ class IncidentIndex:
         found: set[str] = set()
         for product in products:
             for incident_id, times in self._firing[product].items():
-                if incident_id in found:
+                if incident_id in found or self.incidents[incident_id].space != alert.space:
                     continue
                 i = bisect_left(times, (low, ""))
                 if i < len(times) and times[i][0] <= high:
