@@ -182,8 +182,8 @@ def load_graph(conn: Connection, space: str, version: int) -> LineageGraph:
     ]
     edges = conn.execute(
         text("SELECT upstream, downstream FROM edges WHERE space = :s"), {"s": space}
-    ).tuples()
-    return LineageGraph(space, products, [(u, d) for u, d in edges], version=version)
+    )
+    return LineageGraph(space, products, [(r[0], r[1]) for r in edges], version=version)
 
 
 def lineage_versions(conn: Connection) -> dict[str, int]:
