@@ -23,6 +23,8 @@ lineage_app = typer.Typer(help="Manage the lineage catalog.", no_args_is_help=Tr
 spaces_app = typer.Typer(help="Manage spaces.", no_args_is_help=True)
 app.add_typer(lineage_app, name="lineage")
 app.add_typer(spaces_app, name="spaces")
+dlq_app = typer.Typer(help="Work with the dead-letter topic.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
 console = Console()
 err = Console(stderr=True)
 
@@ -138,6 +140,54 @@ def spaces_create(
     finally:
         engine.dispose()
     console.print(f"space {slug} {'created' if created else 'updated'}")
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    error_type: Annotated[
+        str | None,
+        typer.Option(
+            "--error-type", help="Only letters with this error_type header, e.g. invalid_json."
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Replay at most this many letters.")
+    ] = None,
+) -> None:
+    """Re-publish dead letters to the topic they came from (after a fix), and say how many.
+
+    Each filter keeps its own position (consumer group `<INCIDENTD_CONSUMER_GROUP>-dlq-replay.
+    <error_type>`, or `.all` without a filter): the same replay run twice replays nothing the
+    second time, and a filtered replay leaves the letters of other types for later.
+    """
+    from kafka.errors import KafkaError
+    from rich.markup import escape
+
+    from incidentd.worker.dlq import DlqReplayError, replay_dead_letters
+
+    settings = _settings()
+    if not settings.kafka_bootstrap_servers:
+        err.print("[red]INCIDENTD_KAFKA_BOOTSTRAP_SERVERS is not set[/red]")
+        raise typer.Exit(2)
+    try:
+        with err.status(f"replaying dead letters from {escape(settings.dlq_topic)}"):
+            report = replay_dead_letters(
+                settings.kafka_bootstrap_servers,
+                settings.dlq_topic,
+                error_type=error_type,
+                group=f"{settings.consumer_group}-dlq-replay",
+                limit=limit,
+            )
+    except (DlqReplayError, KafkaError) as exc:
+        err.print(f"[red]dlq replay failed:[/red] {escape(str(exc))}")
+        raise typer.Exit(1) from exc
+    kinds = ", ".join(f"{kind}: {n}" for kind, n in report.by_error_type.items())
+    line = f"replayed {report.replayed} dead letter{'' if report.replayed == 1 else 's'}"
+    line += f" ({kinds})" if kinds else ""
+    line += f"; skipped {report.skipped}"
+    if report.unreplayable:
+        line += f"; {report.unreplayable} without a source topic or payload"
+    console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()

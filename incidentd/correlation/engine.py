@@ -74,8 +74,9 @@ class _Run:
 
     def _history(self, incident: Incident, state: HistoryState, alert_ids: list[str]) -> None:
         history = self._change(incident).history
-        if state is HistoryState.ONGOING and history and history[-1].state in _ADDING:
-            known = history[-1].alert_ids
+        last = history[-1] if history else None
+        if state is HistoryState.ONGOING and last and last.state in _ADDING and not last.detail:
+            known = last.alert_ids
             known.extend(a for a in alert_ids if a not in known)
             return
         history.append(HistoryEntry(state, self.now, list(alert_ids)))

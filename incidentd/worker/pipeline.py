@@ -23,6 +23,7 @@ from incidentd.storage.lineage import (
     insert_missing_products,
 )
 from incidentd.storage.spaces import SpaceRow, bump_state_seq, ensure_spaces, lock_spaces
+from incidentd.worker.crashpoints import crash_point
 from incidentd.worker.graphs import GraphCache
 from incidentd.worker.parsing import DeadLetter
 from incidentd.worker.state import SpaceState, StateCache
@@ -88,6 +89,7 @@ def process_batch(
             # Another worker stored one of these ids under another space meanwhile.
             raise ConcurrentInsertError(sorted(fresh_ids - inserted)[:5])
         result.stored = len(inserted)
+        crash_point("before_db_commit")
     for space, state in checked_out.items():  # only reached when the commit succeeded
         states.checkin(space, state)
     return result

@@ -14,6 +14,7 @@ import structlog
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
+from incidentd.worker.crashpoints import crash_point
 from incidentd.worker.metrics import Health, WorkerMetrics
 
 log = structlog.get_logger(__name__)
@@ -98,6 +99,7 @@ class OutboxRelay:
     def _relay_while_held(self, conn: Connection) -> None:
         while True:
             sent = self.relay_once(conn)
+            self._health.ok("relay")
             if sent == 0:
                 self._report_backlog(conn)
                 if self._stop.is_set():
@@ -126,6 +128,7 @@ class OutboxRelay:
         self._producer.flush(timeout=30)
         for future in futures:
             future.get(timeout=30)  # raises if any send failed: nothing is marked sent
+        crash_point("after_publish")
         conn.execute(
             text("UPDATE outbox SET sent_at = now() WHERE id = ANY(CAST(:ids AS bigint[]))"),
             {"ids": [r.id for r in rows]},

@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from incidentd.schemas.settings import Settings
 from incidentd.storage.alerts import NewAlert
+from incidentd.worker.crashpoints import crash_point
 from incidentd.worker.graphs import GraphCache
 from incidentd.worker.metrics import Health, WorkerMetrics, serve
 from incidentd.worker.parsing import DeadLetter, RecordError, decode_json, parse_alert
@@ -163,6 +164,7 @@ class Worker:
         self.metrics.correlation_seconds.observe(result.correlation_seconds)
         self.metrics.processed.inc(result.stored)
         self.metrics.duplicates.inc(result.duplicates)
+        crash_point("after_db_commit")
         self._dead_letter(dead + result.dead_letters)
         if self._relay is not None and result.events:
             self._relay.wake()
@@ -259,7 +261,8 @@ class Worker:
                     self.metrics.retries.labels("batch").inc()
                     log.warning("batch.retry", error=str(exc.orig or exc)[:300], delay=delay)
                 if not paused:
-                    self._consumer.pause(*polled.keys())
+                    # Pause everything: a poll made only to stay in the group must fetch nothing.
+                    self._consumer.pause(*self._consumer.assignment())
                     paused = True
                 if self._wait_keeping_membership(delay):
                     return None
@@ -269,8 +272,7 @@ class Worker:
                 delay = min(delay * 2, self.settings.retry_backoff_max_seconds)
         finally:
             if paused:
-                live = set(self._consumer.assignment())
-                self._consumer.resume(*[tp for tp in polled if tp in live])
+                self._consumer.resume(*self._consumer.paused())
 
     def _wait_keeping_membership(self, delay: float) -> bool:
         """Wait `delay` seconds while polling paused partitions; True when stopping."""
@@ -278,7 +280,12 @@ class Worker:
         while time.monotonic() < deadline:
             if self.stopping.is_set():
                 return True
-            self._consumer.poll(timeout_ms=min(200, int(delay * 1000)))
+            fetched = self._consumer.poll(timeout_ms=min(200, int(delay * 1000)))
+            for tp, records in fetched.items():
+                # Partitions assigned by a rebalance meanwhile are not paused yet: put what
+                # they returned back, so it is fetched again and processed after the retry.
+                self._consumer.seek(tp, records[0].offset)
+            self._consumer.pause(*self._consumer.assignment())
         return self.stopping.is_set()
 
     def _dead_letter(self, dead: list[DeadLetter]) -> None:
@@ -341,8 +348,10 @@ class Worker:
         try:
             changed = self.graphs.refresh(self.engine)
         except DBAPIError as exc:
+            self.health.fail("database", type(exc.orig).__name__ if exc.orig else "error")
             log.warning("lineage.refresh_failed", error=str(exc.orig or exc)[:200])
             return
+        self.health.ok("database")
         for space, version in self.graphs.versions().items():
             self.metrics.lineage_version.labels(space).set(version)
         if changed:
