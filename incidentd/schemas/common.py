@@ -88,8 +88,18 @@ class HistoryState(StrEnum):
     MERGED = "MERGED"
 
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
 def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("time is out of range") from exc
+    if not EARLIEST <= utc < LATEST:
+        raise ValueError("time must be between 1970 and 2200")
+    return utc
 
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
@@ -113,6 +114,21 @@ class Incident(Base):
             postgresql_where=text("status <> 'resolved'"),
         ),
         Index("ix_incidents_space_seq", "space", "state_seq"),
+        CheckConstraint(
+            "status IN ('open', 'investigating', 'resolved')", name="ck_incidents_status"
+        ),
+        CheckConstraint(
+            "severity IN ('critical', 'high', 'medium', 'low', 'info')",
+            name="ck_incidents_severity",
+        ),
+        CheckConstraint("impact IN ('HIGH', 'MEDIUM', 'LOW')", name="ck_incidents_impact"),
+        CheckConstraint(
+            "(status = 'resolved') = (resolved_at IS NOT NULL)", name="ck_incidents_resolved_at"
+        ),
+        CheckConstraint(
+            "merged_into IS NULL OR (status = 'resolved' AND merged_into <> id)",
+            name="ck_incidents_merged_resolved",
+        ),
     )
 
 
@@ -145,6 +161,10 @@ class Alert(Base):
         Index("ix_alerts_incident", "incident_id"),
         Index("ix_alerts_space_fingerprint", "space", "fingerprint"),
         Index("ix_alerts_space_occurred", "space", "occurred_at"),
+        CheckConstraint("status IN ('firing', 'resolved')", name="ck_alerts_status"),
+        CheckConstraint(
+            "(incident_id IS NULL) = (added_at IS NULL)", name="ck_alerts_added_with_incident"
+        ),
     )
 
 

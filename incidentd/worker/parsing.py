@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -48,9 +51,36 @@ def decode_json(value: bytes | None) -> Any:
     if b"\\u0000" in value or b"\x00" in value:
         raise RecordError("invalid_characters", "record contains a NUL character")
     try:
-        return orjson.loads(value)
+        data = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
         raise RecordError("invalid_json", f"not valid JSON: {exc}") from exc
+    if _SUSPICIOUS_NUMBER.search(value):
+        _check_numbers(value)
+    return data
+
+
+# PostgreSQL's numeric (behind jsonb) keeps at most 131072 digits before the point and 16383
+# after; orjson reads such numbers as floats, so look closer only when the text hints at one.
+_SUSPICIOUS_NUMBER = re.compile(rb"[eE][-+]?[0-9]{4,}|[0-9]{1000,}")
+_MAX_INTEGER_DIGITS = 131_072
+_MAX_FRACTION_DIGITS = 16_383
+
+
+def _check_numbers(value: bytes) -> None:
+    """Reject JSON numbers that PostgreSQL cannot store."""
+    stack: list[Any] = [json.loads(value, parse_float=Decimal, parse_int=Decimal)]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, Decimal) and item.is_finite():
+            _sign, digits, exponent = item.as_tuple()
+            assert isinstance(exponent, int)
+            before, after = len(digits) + exponent, -exponent
+            if before > _MAX_INTEGER_DIGITS or after > _MAX_FRACTION_DIGITS:
+                raise RecordError("invalid_json", "a number has more digits than can be stored")
 
 
 def _describe(exc: ValidationError) -> str:
@@ -75,7 +105,7 @@ def parse_alert(value: bytes | None, origin: DeadLetter | None = None) -> NewAle
         event = AlertEvent.model_validate(data)
     except ValidationError as exc:
         raise RecordError("invalid_alert", _describe(exc)) from exc
-    except (ValueError, TypeError, RecursionError) as exc:
+    except (ValueError, TypeError, RecursionError, OverflowError) as exc:
         raise RecordError("invalid_alert", str(exc)) from exc
     alert = Alert(
         alert_id=event.alert_id,

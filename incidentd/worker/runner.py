@@ -10,7 +10,12 @@ from typing import Any
 
 import structlog
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import CommitFailedError, KafkaError
+from kafka.errors import (
+    CommitFailedError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+)
 from kafka.structs import OffsetAndMetadata
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -31,6 +36,7 @@ from incidentd.worker.relay import OutboxRelay
 from incidentd.worker.state import StateCache
 
 log = structlog.get_logger(__name__)
+MAX_DEAD_LETTER_BYTES = 100 * 1024 * 1024  # a dead letter keeps the original bytes
 
 
 class Worker:
@@ -70,6 +76,7 @@ class Worker:
             self._http = serve(s.metrics_host, s.metrics_port, self.metrics, self.health)
         self._producer = KafkaProducer(
             bootstrap_servers=s.kafka_bootstrap_servers,
+            max_request_size=MAX_DEAD_LETTER_BYTES,
             acks="all",
             linger_ms=5,
             max_in_flight_requests_per_connection=1,
@@ -147,17 +154,12 @@ class Worker:
     def _handle(self, polled: dict[TopicPartition, list[Any]]) -> None:
         alerts, lineage, dead = self._parse(polled)
         started = time.perf_counter()
-        result = self._with_retry(
-            lambda: process_batch(
-                self.engine,
-                alerts,
-                lineage,
-                self.graphs,
-                incidents_topic=self.settings.incidents_topic,
-                default_space=self.settings.lineage_default_space,
-            ),
-            polled,
-        )
+        try:
+            result = self._with_retry(lambda: self._process(alerts, lineage), polled)
+        except DBAPIError as exc:
+            # Not a passing failure: the database refuses something in this batch.
+            log.error("batch.rejected_by_database", error=str(exc.orig or exc)[:300])
+            result = self._with_retry(lambda: self._isolate(alerts, lineage), polled)
         if result is None:
             return  # stopping, or the partitions moved on: nothing is committed
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
@@ -291,20 +293,17 @@ class Worker:
     def _dead_letter(self, dead: list[DeadLetter]) -> None:
         if not dead:
             return
-        futures = []
+        pending = [(d, self._send_dead(d, d.value)) for d in dead]
+        self._producer.flush(timeout=60)
+        for d, future in pending:
+            try:
+                future.get(timeout=60)
+            except (MessageSizeTooLargeError, RecordListTooLargeError) as exc:
+                # The DLQ cannot hold these bytes: keep the letter, its reason and where the
+                # original sits, so nothing disappears silently.
+                log.error("dead_letter.too_large", size=len(d.value or b""), error=str(exc))
+                self._send_dead(d, None, dropped=len(d.value or b"")).get(timeout=60)
         for d in dead:
-            headers = [
-                ("error", d.error.encode()),
-                ("error_type", d.error_type.encode()),
-                ("source_topic", d.topic.encode()),
-                ("source_partition", str(d.partition).encode()),
-                ("source_offset", str(d.offset).encode()),
-            ]
-            futures.append(
-                self._producer.send(
-                    self.settings.dlq_topic, key=d.key, value=d.value, headers=headers
-                )
-            )
             self.metrics.dead_letters.labels(d.error_type).inc()
             log.warning(
                 "record.dead_lettered",
@@ -314,9 +313,18 @@ class Worker:
                 offset=d.offset,
                 error=d.error[:200],
             )
-        self._producer.flush(timeout=60)
-        for future in futures:
-            future.get(timeout=60)
+
+    def _send_dead(self, d: DeadLetter, value: bytes | None, dropped: int = 0) -> Any:
+        headers = [
+            ("error", d.error.encode()),
+            ("error_type", d.error_type.encode()),
+            ("source_topic", d.topic.encode()),
+            ("source_partition", str(d.partition).encode()),
+            ("source_offset", str(d.offset).encode()),
+        ]
+        if dropped:
+            headers.append(("value_dropped_bytes", str(dropped).encode()))
+        return self._producer.send(self.settings.dlq_topic, key=d.key, value=value, headers=headers)
 
     def _commit(self, polled: dict[TopicPartition, list[Any]]) -> None:
         offsets = {

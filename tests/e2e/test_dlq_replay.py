@@ -35,8 +35,12 @@ def _no_occurred_at(alert_id: str) -> tuple[bytes, bytes]:
     return b"orders", orjson.dumps(body)
 
 
-INVALID_ALERT = [_no_occurred_at("r1"), _no_occurred_at("r2")]
-INVALID_JSON = [(b"orders", b'{"schema_version": 1,'), (None, b"\xff\xfe"), (b"k", b"nope")]
+INVALID_ALERT: list[tuple[bytes | None, bytes]] = [_no_occurred_at("r1"), _no_occurred_at("r2")]
+INVALID_JSON: list[tuple[bytes | None, bytes]] = [
+    (b"orders", b'{"schema_version": 1,'),
+    (None, b"\xff\xfe"),
+    (b"k", b"nope"),
+]
 
 
 @pytest.fixture
@@ -117,9 +121,8 @@ def test_replay_by_error_type_republishes_the_original_records_once(
     # Each invalid_json letter is passed over once by this filter, whichever run meets it.
     assert int(first[-1]) + int(second[-1]) == 3
     assert len(alerts.poll()) == 10
-    assert Counter((r.key, r.value) for r in alerts.records) == Counter(
-        {**{rec: 2 for rec in INVALID_ALERT}, **{rec: 2 for rec in INVALID_JSON}}
-    )
+    copies = Counter((r.key, r.value) for r in alerts.records)
+    assert copies == {rec: 2 for rec in [*INVALID_ALERT, *INVALID_JSON]}
     alerts.close()
     dlq.close()
 
@@ -127,7 +130,11 @@ def test_replay_by_error_type_republishes_the_original_records_once(
 def test_replay_after_a_fix_applies_the_letters(
     env: dict[str, str], kafka_bootstrap: str, topics: TopicSet, shop_db: str, tmp_path: Path
 ) -> None:
-    """Lineage without a default space is dead-lettered; once configured, a replay applies it."""
+    """Lineage without a default space is dead-lettered; once configured, a replay applies it.
+
+    A letter that still fails comes straight back while the replay runs: it is not replayed
+    again by that run (no ping-pong), only by the next one.
+    """
     events = [
         {
             "eventType": "COMPLETE",
@@ -138,11 +145,13 @@ def test_replay_after_a_fix_applies_the_letters(
         for i in range(3)
     ]
     produce(kafka_bootstrap, topics.lineage, [(b"etl", orjson.dumps(e)) for e in events])
+    produce(kafka_bootstrap, topics.alerts, [(b"k", b"still broken")])
     dlq = TopicReader(kafka_bootstrap, topics.dlq)
     before = WorkerProcess(env, tmp_path / "before.log").start()
     try:
-        letters = dead_letters(dlq, 3, before)
-        assert {dict(r.headers)["error_type"] for r in letters} == {b"invalid_lineage"}
+        letters = dead_letters(dlq, 4, before)
+        kinds = Counter(dict(r.headers)["error_type"] for r in letters)
+        assert kinds == {b"invalid_lineage": 3, b"invalid_json": 1}
         assert before.terminate() == 0
     finally:
         before.kill()
@@ -150,19 +159,23 @@ def test_replay_after_a_fix_applies_the_letters(
     fixed = WorkerProcess(
         dict(env, INCIDENTD_LINEAGE_DEFAULT_SPACE=SPACE), tmp_path / "fixed.log"
     ).start()
+    engine = make_engine(shop_db, pool_size=1)
+
+    def edges() -> int:
+        assert fixed.proc is not None and fixed.proc.poll() is None, fixed.log_text()
+        with engine.connect() as conn:
+            return int(conn.execute(text("SELECT count(*) FROM edges")).scalar_one())
+
     try:
-        assert replay(env) == "replayed 3 dead letters (invalid_lineage: 3); skipped 0"
-        engine = make_engine(shop_db, pool_size=1)
-
-        def edges() -> int:
-            assert fixed.proc is not None and fixed.proc.poll() is None, fixed.log_text()
-            with engine.connect() as conn:
-                return int(conn.execute(text("SELECT count(*) FROM edges")).scalar_one())
-
+        assert replay(env) == (
+            "replayed 4 dead letters (invalid_json: 1, invalid_lineage: 3); skipped 0"
+        )
         wait_until(lambda: edges() == 3, timeout=30, message=fixed.log_text)
-        engine.dispose()
-        assert replay(env) == "replayed 0 dead letters; skipped 0"
-        assert len(dlq.poll()) == 3  # nothing failed again
+        dead_letters(dlq, 5, fixed)  # the broken record is back as a new letter
+        assert replay(env) == "replayed 1 dead letter (invalid_json: 1); skipped 0"
+        dead_letters(dlq, 6, fixed)
+        assert [r.value for r in dlq.records[4:]] == [b"still broken"] * 2
     finally:
         fixed.kill()
+        engine.dispose()
     dlq.close()

@@ -220,3 +220,16 @@ def test_workers_joining_and_leaving_mid_stream(scenario: Scenario) -> None:
     )
     assert first.terminate(timeout=60) == 0
     scenario.check()
+
+
+def test_sigterm_under_load_finishes_the_batch_and_exits(scenario: Scenario) -> None:
+    worker = scenario.start_worker()
+    scenario.publish()
+    total = len(scenario.stream.alerts)
+    wait_until(lambda: scenario.stored() >= 0.2 * total, timeout=60, message=scenario.logs)
+    started = time.monotonic()
+    assert worker.terminate(timeout=30) == 0
+    assert time.monotonic() - started < 30
+    assert "worker.stopped" in worker.log_text()
+    scenario.start_worker()
+    scenario.check()

@@ -91,6 +91,23 @@ def _create_incidents() -> None:
         sa.Column("cleared_at", TZ, nullable=True),
         sa.Column("first_alert_at", TZ, nullable=True),
         sa.Column("last_alert_at", TZ, nullable=True),
+        sa.CheckConstraint(
+            "status IN ('open', 'investigating', 'resolved')", name="ck_incidents_status"
+        ),
+        sa.CheckConstraint(
+            "severity IN ('critical', 'high', 'medium', 'low', 'info')",
+            name="ck_incidents_severity",
+        ),
+        sa.CheckConstraint("impact IN ('HIGH', 'MEDIUM', 'LOW')", name="ck_incidents_impact"),
+        # A resolved incident, and only a resolved one, has a resolution time.
+        sa.CheckConstraint(
+            "(status = 'resolved') = (resolved_at IS NOT NULL)", name="ck_incidents_resolved_at"
+        ),
+        # An incident merged away is closed and never points at itself.
+        sa.CheckConstraint(
+            "merged_into IS NULL OR (status = 'resolved' AND merged_into <> id)",
+            name="ck_incidents_merged_resolved",
+        ),
     )
     op.create_index("ix_incidents_space_status", "incidents", ["space", "status"])
     op.create_index(
@@ -122,6 +139,10 @@ def _create_alerts() -> None:
         sa.Column("added_at", TZ, nullable=True),
         sa.Column("received_at", TZ, nullable=False, server_default=NOW),
         sa.Column("raw", pg.JSONB(), nullable=False),
+        sa.CheckConstraint("status IN ('firing', 'resolved')", name="ck_alerts_status"),
+        sa.CheckConstraint(
+            "(incident_id IS NULL) = (added_at IS NULL)", name="ck_alerts_added_with_incident"
+        ),
     )
     op.create_index("ix_alerts_incident", "alerts", ["incident_id"])
     op.create_index("ix_alerts_space_fingerprint", "alerts", ["space", "fingerprint"])
