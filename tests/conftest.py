@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from types import FrameType
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -92,3 +93,11 @@ def migrated_db(db_url: str) -> str:
 
     migrate(db_url)
     return db_url
+
+
+@pytest.fixture
+def api(migrated_db: str) -> Iterator[Any]:
+    """The HTTP API on a fresh database with spaces, users of every role and lineage."""
+    from tests.support.api import make_world
+
+    yield from make_world(migrated_db)

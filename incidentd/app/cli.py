@@ -190,6 +190,48 @@ def dlq_replay(
     console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
+users_app = typer.Typer(help="Manage API users.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Argument(help="The user's e-mail address.")],
+    space: Annotated[str, typer.Option("--space", help="Space the user joins.")],
+    role: Annotated[str, typer.Option("--role", help="viewer, editor or admin.")] = "viewer",
+) -> None:
+    """Create a user (or change their role) and print a new API token on the last line."""
+    from incidentd.storage.db import make_engine
+    from incidentd.storage.users import create_user
+
+    engine = make_engine(_database_url(_settings()), pool_size=1)
+    try:
+        with engine.begin() as conn:
+            token = create_user(conn, email, space, role)
+    except ValueError as exc:
+        err.print(f"[red]cannot create user:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    finally:
+        engine.dispose()
+    console.print(f"user {email} is {role} in {space}; API token (shown once):")
+    print(token)
+
+
+@app.command()
+def api(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the HTTP API."""
+    import uvicorn
+
+    from incidentd.api.app import create_app
+
+    settings = _settings()
+    _database_url(settings)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+
 @app.command()
 def demo() -> None:
     """Run everything on embedded PostgreSQL and an embedded broker, and show the incidents."""

@@ -196,5 +196,69 @@ class Outbox(Base):
     incident_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    channel: Mapped[str] = mapped_column(Text, server_default="kafka")
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
 
-    __table_args__ = (Index("ix_outbox_unsent", "id", postgresql_where=text("sent_at IS NULL")),)
+    __table_args__ = (
+        Index("ix_outbox_unsent", "channel", "id", postgresql_where=text("sent_at IS NULL")),
+    )
+
+
+class User(Base):
+    """A person who uses the API."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(Text, unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Membership(Base):
+    """A user's role in a space."""
+
+    __tablename__ = "memberships"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id"), primary_key=True)
+    space: Mapped[str] = mapped_column(Text, ForeignKey("spaces.slug"), primary_key=True)
+    role: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (
+        CheckConstraint("role IN ('viewer', 'editor', 'admin')", name="ck_memberships_role"),
+    )
+
+
+class ApiToken(Base):
+    """A bearer token, stored only as its SHA-256 hash."""
+
+    __tablename__ = "api_tokens"
+
+    token_hash: Mapped[str] = mapped_column(Text, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Notification(Base):
+    """An in-platform notification for one recipient (e-mail address)."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    recipient: Mapped[str] = mapped_column(Text)
+    space: Mapped[str] = mapped_column(Text)
+    incident_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("incidents.id")
+    )
+    products: Mapped[list[str]] = mapped_column(TextArray, server_default="{}")
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_notifications_recipient", "recipient", "id"),
+        Index("ix_notifications_incident", "incident_id", "recipient"),
+    )

@@ -15,6 +15,7 @@ from incidentd.correlation.engine import correlate
 from incidentd.correlation.model import Alert
 from incidentd.lineage.openlineage import OpenLineageError, map_run_event
 from incidentd.storage.alerts import NewAlert, existing_alert_ids, insert_alerts
+from incidentd.storage.graphs import GraphCache
 from incidentd.storage.incidents import save_outcome
 from incidentd.storage.lineage import (
     bump_versions,
@@ -24,7 +25,6 @@ from incidentd.storage.lineage import (
 )
 from incidentd.storage.spaces import SpaceRow, bump_state_seq, ensure_spaces, lock_spaces
 from incidentd.worker.crashpoints import crash_point
-from incidentd.worker.graphs import GraphCache
 from incidentd.worker.parsing import DeadLetter
 from incidentd.worker.state import SpaceState, StateCache
 

@@ -111,8 +111,8 @@ class OutboxRelay:
         """Publish one chunk of unsent rows in id order; returns how many."""
         rows = conn.execute(
             text(
-                "SELECT id, topic, key, payload FROM outbox WHERE sent_at IS NULL "
-                "ORDER BY id LIMIT :n"
+                "SELECT id, topic, key, payload FROM outbox "
+                "WHERE sent_at IS NULL AND channel = 'kafka' ORDER BY id LIMIT :n"
             ),
             {"n": self._batch},
         ).fetchall()
@@ -142,7 +142,7 @@ class OutboxRelay:
             text(
                 "SELECT count(*) AS n, "
                 "coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age "
-                "FROM outbox WHERE sent_at IS NULL"
+                "FROM outbox WHERE sent_at IS NULL AND channel = 'kafka'"
             )
         ).one()
         conn.execute(text("DELETE FROM outbox WHERE sent_at < now() - interval '1 day'"))

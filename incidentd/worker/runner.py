@@ -22,8 +22,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from incidentd.schemas.settings import Settings
 from incidentd.storage.alerts import NewAlert
+from incidentd.storage.graphs import GraphCache
 from incidentd.worker.crashpoints import crash_point
-from incidentd.worker.graphs import GraphCache
 from incidentd.worker.metrics import Health, WorkerMetrics, serve
 from incidentd.worker.parsing import DeadLetter, RecordError, decode_json, parse_alert
 from incidentd.worker.pipeline import (

@@ -14,9 +14,9 @@ from sqlalchemy import Engine, text
 from incidentd.schemas.lineage import EdgeSpec, LineageDocument, ProductSpec
 from incidentd.storage.alerts import NewAlert, insert_alerts
 from incidentd.storage.db import make_engine
+from incidentd.storage.graphs import GraphCache
 from incidentd.storage.lineage import import_document
 from incidentd.storage.spaces import INCIDENTS_FEATURE, upsert_space
-from incidentd.worker.graphs import GraphCache
 from incidentd.worker.parsing import parse_alert
 from incidentd.worker.pipeline import BatchResult, process_batch
 from tests.support.workers import alert

@@ -1,0 +1,128 @@
+"""Request-scoped dependencies: database connections, the caller, and space access."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Path, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Connection, Engine, text
+
+from incidentd.schemas.settings import Settings
+from incidentd.storage.graphs import GraphCache
+from incidentd.storage.spaces import INCIDENTS_FEATURE
+from incidentd.storage.users import Principal, authenticate
+
+_bearer = HTTPBearer(auto_error=False, description="An API token from `incidentd users create`.")
+
+
+@dataclass(frozen=True, slots=True)
+class AppState:
+    """What the app holds for its lifetime."""
+
+    settings: Settings
+    engine: Engine
+    graphs: GraphCache
+
+
+def app_state(request: Request) -> AppState:
+    """The application's state."""
+    state: AppState = request.app.state.incidentd
+    return state
+
+
+def connection(state: Annotated[AppState, Depends(app_state)]) -> Iterator[Connection]:
+    """One transaction per request, committed when the handler returns without error."""
+    with state.engine.begin() as conn:
+        yield conn
+
+
+Conn = Annotated[Connection, Depends(connection)]
+
+
+def principal(
+    conn: Conn,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller, from `Authorization: Bearer <token>`; 401 otherwise."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    found = authenticate(conn, credentials.credentials)
+    if found is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "invalid or revoked token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return found
+
+
+Caller = Annotated[Principal, Depends(principal)]
+SlugPath = Annotated[str, Path(min_length=1, max_length=63, description="Space slug.")]
+
+
+@dataclass(frozen=True, slots=True)
+class SpaceAccess:
+    """A space the caller may read, with their role and the space's features."""
+
+    slug: str
+    role: str
+    features: tuple[str, ...]
+    principal: Principal
+
+    @property
+    def can_write(self) -> bool:
+        """Editors and admins may change things."""
+        return self.role in ("editor", "admin")
+
+    def require_write(self) -> None:
+        """403 for viewers."""
+        if not self.can_write:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, f"role '{self.role}' may not change anything here"
+            )
+
+    def require_incidents(self) -> None:
+        """403 when the space lacks the incidents feature."""
+        if INCIDENTS_FEATURE not in self.features:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"space '{self.slug}' does not have the '{INCIDENTS_FEATURE}' feature",
+            )
+
+
+def space_access(slug: SlugPath, conn: Conn, caller: Caller) -> SpaceAccess:
+    """The caller's access to `slug`; 404 when not a member (existence is not revealed)."""
+    role = caller.roles.get(slug)
+    row = None
+    if role is not None:
+        row = conn.execute(text("SELECT features FROM spaces WHERE slug = :s"), {"s": slug}).first()
+    if role is None or row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"space '{slug}' not found")
+    return SpaceAccess(slug, role, tuple(row.features), caller)
+
+
+Space = Annotated[SpaceAccess, Depends(space_access)]
+
+
+def incident_space(space: Space) -> SpaceAccess:
+    """A readable space with the incidents feature."""
+    space.require_incidents()
+    return space
+
+
+def incident_space_for_write(space: Space) -> SpaceAccess:
+    """A writable space with the incidents feature (feature first: it explains more)."""
+    space.require_incidents()
+    space.require_write()
+    return space
+
+
+IncidentSpace = Annotated[SpaceAccess, Depends(incident_space)]
+IncidentSpaceWrite = Annotated[SpaceAccess, Depends(incident_space_for_write)]

@@ -1,0 +1,247 @@
+"""Seed 000: list, get, timeline, update, resolve and link a ticket."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+
+from incidentd.api.deps import AppState, Conn, IncidentSpace, IncidentSpaceWrite, app_state
+from incidentd.correlation.model import Incident
+from incidentd.schemas.api import (
+    AlertOut,
+    BlastRadiusProduct,
+    IncidentDetail,
+    IncidentList,
+    IncidentPatch,
+    LinkTicket,
+    TimelineEntry,
+)
+from incidentd.schemas.common import EventType, HistoryState, Impact, IncidentStatus, Severity
+from incidentd.schemas.incident import IncidentResource
+from incidentd.storage.incident_queries import (
+    IncidentFilter,
+    alert_rows,
+    list_incidents,
+    products_info,
+)
+from incidentd.storage.incident_writes import (
+    Edit,
+    IncidentNotFoundError,
+    change_incident,
+    load_incident,
+)
+from incidentd.storage.incidents import to_resource
+
+router = APIRouter(prefix="/spaces/{slug}/incidents", tags=["incidents"])
+State = Annotated[AppState, Depends(app_state)]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such space (for you) or incident."}
+}
+
+
+def _split(values: list[str] | None) -> tuple[str, ...]:
+    """Accept both `?x=a&x=b` and `?x=a,b`."""
+    return tuple(v.strip() for raw in values or [] for v in raw.split(",") if v.strip())
+
+
+def incident_filter(  # noqa: PLR0917 - FastAPI passes query parameters by keyword
+    status_: Annotated[IncidentStatus | None, Query(alias="status")] = None,
+    severities: Annotated[list[Severity] | None, Query()] = None,
+    impacts: Annotated[list[Impact] | None, Query()] = None,
+    tags: Annotated[list[str] | None, Query(max_length=200)] = None,
+    product_ids: Annotated[list[str] | None, Query(max_length=200)] = None,
+    from_time: Annotated[
+        datetime | None, Query(description="Created at or after (RFC 3339).")
+    ] = None,
+    to_time: Annotated[datetime | None, Query(description="Created before (RFC 3339).")] = None,
+    text_to_search: Annotated[str | None, Query(max_length=500)] = None,
+) -> IncidentFilter:
+    """The list filters of both seed documents."""
+    for name, value in (("from_time", from_time), ("to_time", to_time)):
+        if value is not None and value.tzinfo is None:
+            raise HTTPException(422, f"{name} must carry a time zone offset")
+    return IncidentFilter(
+        status=status_.value if status_ else None,
+        severities=tuple(s.value for s in severities or ()),
+        impacts=tuple(i.value for i in impacts or ()),
+        tags=_split(tags),
+        product_ids=_split(product_ids),
+        from_time=from_time,
+        to_time=to_time,
+        text=text_to_search or None,
+    )
+
+
+@router.get("", response_model=IncidentList, responses=NOT_FOUND)
+def list_(
+    space: IncidentSpace,
+    conn: Conn,
+    flt: Annotated[IncidentFilter, Depends(incident_filter)],
+    skip: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> IncidentList:
+    """List incidents, newest first, filtered and paginated."""
+    rows, total = list_incidents(conn, space.slug, flt, skip, limit)
+    return IncidentList(items=[to_resource(i, n) for i, n in rows], total=total)
+
+
+def _load(conn: Conn, slug: str, incident_id: str) -> Incident:
+    try:
+        return load_incident(conn, slug, incident_id)
+    except IncidentNotFoundError as exc:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"incident '{incident_id}' not found"
+        ) from exc
+
+
+@router.get("/{incident_id}", response_model=IncidentDetail, responses=NOT_FOUND)
+def get(incident_id: str, space: IncidentSpace, conn: Conn, state: State) -> IncidentDetail:
+    """An incident with its alerts and its blast radius (hops, tier, owners)."""
+    incident = _load(conn, space.slug, incident_id)
+    alerts = [
+        AlertOut.model_validate(r, from_attributes=True) for r in alert_rows(conn, incident.id)
+    ]
+    radius = _blast_radius(conn, state, incident)
+    resource = to_resource(incident, len(alerts) if incident.merged_into is None else None)
+    return IncidentDetail(**resource.model_dump(), alerts=alerts, blast_radius=radius)
+
+
+def _blast_radius(conn: Conn, state: AppState, incident: Incident) -> list[BlastRadiusProduct]:
+    from sqlalchemy import text
+
+    version = conn.execute(
+        text("SELECT lineage_version FROM spaces WHERE slug = :s"), {"s": incident.space}
+    ).scalar_one()
+    graph = state.graphs.get(conn, incident.space, int(version))
+    hops = graph.blast_radius(incident.products)
+    for product in incident.blast_radius:
+        hops.setdefault(product, 0)
+    info = products_info(conn, incident.space, sorted(hops))
+    alerted = set(incident.products)
+    out = []
+    for product in sorted(hops, key=lambda p: (hops[p], p)):
+        row = info.get(product)
+        out.append(
+            BlastRadiusProduct(
+                product_id=product,
+                name=row.name if row else None,
+                hops=hops[product],
+                tier=row.tier if row else None,
+                owners=list(row.owners) if row else [],
+                stewards=list(row.stewards) if row else [],
+                alerted=product in alerted,
+            )
+        )
+    return out
+
+
+@router.get("/{incident_id}/timeline", response_model=list[TimelineEntry], responses=NOT_FOUND)
+def timeline(incident_id: str, space: IncidentSpace, conn: Conn) -> list[TimelineEntry]:
+    """Every alert added to the incident, in the order it was added."""
+    incident = _load(conn, space.slug, incident_id)
+    return [
+        TimelineEntry(
+            alert_id=r.alert_id, alert_type=r.alert_type, added_at=r.added_at, severity=r.severity
+        )
+        for r in alert_rows(conn, incident.id)
+        if r.added_at is not None
+    ]
+
+
+def _apply(
+    conn: Conn, state: State, space: IncidentSpaceWrite, incident_id: str, edit: object
+) -> IncidentResource:
+    try:
+        incident, _ = change_incident(
+            conn,
+            space.slug,
+            incident_id,
+            edit,  # type: ignore[arg-type]
+            actor=space.principal.email,
+            topic=state.settings.incidents_topic,
+            graphs=state.graphs,
+        )
+    except IncidentNotFoundError as exc:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"incident '{incident_id}' not found"
+        ) from exc
+    return to_resource(incident)
+
+
+def _set_status(incident: Incident, new: IncidentStatus, now: datetime) -> HistoryState | None:
+    """Move the incident to `new`; returns the history state of the move (None: no move)."""
+    if incident.merged_into is not None and new is not IncidentStatus.RESOLVED:
+        raise HTTPException(
+            409, f"incident was merged into {incident.merged_into}; work on that one"
+        )
+    if incident.status is new:
+        return None
+    was_resolved = incident.status is IncidentStatus.RESOLVED
+    incident.status = new
+    if new is IncidentStatus.RESOLVED:
+        incident.resolved_at = now
+        incident.cleared_at = max(now, incident.last_alert_at or now)
+        return HistoryState.RESOLVED
+    incident.resolved_at = None
+    incident.cleared_at = None
+    return HistoryState.REOPENED if was_resolved else HistoryState.ONGOING
+
+
+@router.patch("/{incident_id}", response_model=IncidentResource, responses=NOT_FOUND)
+def update(
+    incident_id: str, body: IncidentPatch, space: IncidentSpaceWrite, conn: Conn, state: State
+) -> IncidentResource:
+    """Update root cause, status, severity, root product or description."""
+    fields = body.model_dump(exclude_unset=True)
+
+    def edit(incident: Incident) -> Edit:
+        result = Edit(EventType.UPDATED, detail={"changed": sorted(fields)})
+        if body.root_product_id is not None and body.root_product_id not in incident.products:
+            raise HTTPException(422, "root_product_id must be one of the incident's products")
+        for name in ("root_cause", "description"):
+            if name in fields:
+                setattr(incident, name, fields[name])
+        if body.severity is not None:
+            incident.severity, incident.severity_locked = body.severity, True
+        if body.root_product_id is not None:
+            incident.root_product_id, incident.root_locked = body.root_product_id, True
+            result.rederive = True
+        if body.status is not None:
+            moved = _set_status(incident, body.status, datetime.now(UTC))
+            if moved is HistoryState.RESOLVED:
+                result.event_type, result.state = EventType.RESOLVED, moved
+            elif moved is HistoryState.REOPENED:
+                result.event_type, result.state = EventType.REOPENED, moved
+        result.changed = bool(fields)
+        return result
+
+    return _apply(conn, state, space, incident_id, edit)
+
+
+@router.post("/{incident_id}/resolve", response_model=IncidentResource, responses=NOT_FOUND)
+def resolve(
+    incident_id: str, space: IncidentSpaceWrite, conn: Conn, state: State
+) -> IncidentResource:
+    """Mark the incident resolved (sets `resolved_at`)."""
+
+    def edit(incident: Incident) -> Edit:
+        moved = _set_status(incident, IncidentStatus.RESOLVED, datetime.now(UTC))
+        return Edit(EventType.RESOLVED, HistoryState.RESOLVED, changed=moved is not None)
+
+    return _apply(conn, state, space, incident_id, edit)
+
+
+@router.post("/{incident_id}/link-ticket", response_model=IncidentResource, responses=NOT_FOUND)
+def link_ticket(
+    incident_id: str, body: LinkTicket, space: IncidentSpaceWrite, conn: Conn, state: State
+) -> IncidentResource:
+    """Link an issue-tracker ticket to the incident."""
+
+    def edit(incident: Incident) -> Edit:
+        changed = incident.ticket_id != body.ticket_id
+        incident.ticket_id = body.ticket_id
+        return Edit(EventType.TICKET_LINKED, detail={"ticket_id": body.ticket_id}, changed=changed)
+
+    return _apply(conn, state, space, incident_id, edit)

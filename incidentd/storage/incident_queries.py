@@ -1,0 +1,108 @@
+"""Reading incidents for the API: filtered lists, details, timelines."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, text
+
+from incidentd.correlation.model import Incident
+from incidentd.storage.incidents import incident_from_row
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentFilter:
+    """Filters of the incident list (seed 000 and seed 001)."""
+
+    status: str | None = None
+    severities: tuple[str, ...] = ()
+    impacts: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    product_ids: tuple[str, ...] = ()
+    from_time: datetime | None = None
+    to_time: datetime | None = None
+    text: str | None = None
+    include_merged: bool = False
+    params: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def where(self, space: str) -> tuple[str, dict[str, Any]]:
+        """SQL condition and parameters."""
+        clauses = ["space = :space"]
+        params: dict[str, Any] = {"space": space}
+        if not self.include_merged:
+            clauses.append("merged_into IS NULL")
+        if self.status:
+            clauses.append("status = :status")
+            params["status"] = self.status
+        for name, column in (("severities", "severity"), ("impacts", "impact")):
+            values = getattr(self, name)
+            if values:
+                clauses.append(f"{column} = ANY(CAST(:{name} AS text[]))")
+                params[name] = list(values)
+        for name, column in (("tags", "tags"), ("product_ids", "products")):
+            values = getattr(self, name)
+            if values:
+                clauses.append(f"{column} && CAST(:{name} AS text[])")
+                params[name] = list(values)
+        if self.from_time:
+            clauses.append("created_at >= :from_time")
+            params["from_time"] = self.from_time
+        if self.to_time:
+            clauses.append("created_at < :to_time")
+            params["to_time"] = self.to_time
+        if self.text:
+            clauses.append(
+                "(title ILIKE :text OR coalesce(description, '') ILIKE :text "
+                "OR coalesce(root_cause, '') ILIKE :text OR id::text = :exact)"
+            )
+            escaped = self.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            params["text"] = f"%{escaped}%"
+            params["exact"] = self.text
+        return " AND ".join(clauses), params
+
+
+def list_incidents(
+    conn: Connection, space: str, flt: IncidentFilter, skip: int, limit: int
+) -> tuple[list[tuple[Incident, int]], int]:
+    """A page of incidents, newest first, with their alert counts, and the total."""
+    where, params = flt.where(space)
+    total = conn.execute(text(f"SELECT count(*) FROM incidents WHERE {where}"), params).scalar()
+    rows = conn.execute(
+        text(
+            f"SELECT * FROM incidents WHERE {where} "
+            "ORDER BY created_at DESC, id LIMIT :limit OFFSET :skip"
+        ),
+        {**params, "limit": limit, "skip": skip},
+    ).fetchall()
+    return [(incident_from_row(r), int(r.alert_count)) for r in rows], int(total or 0)
+
+
+def alert_rows(conn: Connection, incident_id: str) -> list[Row[Any]]:
+    """The incident's alerts, in the order they were added."""
+    return list(
+        conn.execute(
+            text(
+                "SELECT alert_id, product_id, alert_type, status, severity, occurred_at, "
+                "fingerprint, title, added_at FROM alerts WHERE incident_id = :i "
+                "ORDER BY added_at, occurred_at, alert_id"
+            ),
+            {"i": uuid.UUID(incident_id)},
+        )
+    )
+
+
+def products_info(conn: Connection, space: str, ids: list[str]) -> dict[str, Row[Any]]:
+    """Catalog rows of the given products."""
+    if not ids:
+        return {}
+    rows = conn.execute(
+        text(
+            "SELECT id, name, tier, owners, stewards FROM products "
+            "WHERE space = :s AND id = ANY(CAST(:ids AS text[]))"
+        ),
+        {"s": space, "ids": ids},
+    )
+    return {r.id: r for r in rows}

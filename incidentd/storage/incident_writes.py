@@ -1,0 +1,117 @@
+"""Changes people make to incidents, applied like the worker's: locked, sequenced, evented.
+
+Every change takes the space lock, stamps the incident with a new `state_seq` (so workers
+read it back), bumps `version`, writes a history line and queues one incident event.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import orjson
+from sqlalchemy import Connection, text
+
+from incidentd.correlation import derive
+from incidentd.correlation.model import Incident
+from incidentd.schemas.common import EventType, HistoryState
+from incidentd.schemas.incident import IncidentEvent
+from incidentd.storage.alerts import ALERT_COLUMNS, alert_from_row
+from incidentd.storage.graphs import GraphCache
+from incidentd.storage.incidents import incident_from_row, to_resource, upsert_incidents
+from incidentd.storage.spaces import bump_state_seq, lock_spaces
+
+
+class IncidentNotFoundError(LookupError):
+    """No such incident in that space."""
+
+
+@dataclass(slots=True)
+class Edit:
+    """What a change did: the event to emit and the history line to write."""
+
+    event_type: EventType
+    state: HistoryState = HistoryState.ONGOING
+    detail: dict[str, object] = field(default_factory=dict)
+    rederive: bool = False
+    changed: bool = True
+
+
+def load_incident(conn: Connection, space: str, incident_id: str) -> Incident:
+    """An incident with its alerts; IncidentNotFoundError when absent."""
+    try:
+        key = uuid.UUID(incident_id)
+    except ValueError as exc:
+        raise IncidentNotFoundError(incident_id) from exc
+    row = conn.execute(
+        text("SELECT * FROM incidents WHERE id = :i AND space = :s"), {"i": key, "s": space}
+    ).first()
+    if row is None:
+        raise IncidentNotFoundError(incident_id)
+    incident = incident_from_row(row)
+    for alert in conn.execute(
+        text(f"SELECT {ALERT_COLUMNS} FROM alerts WHERE incident_id = :i"), {"i": key}
+    ):
+        incident.alerts[alert.alert_id] = alert_from_row(alert)
+    return incident
+
+
+def change_incident(
+    conn: Connection,
+    space: str,
+    incident_id: str,
+    edit: Callable[[Incident], Edit],
+    *,
+    actor: str,
+    topic: str,
+    graphs: GraphCache,
+) -> tuple[Incident, Edit]:
+    """Apply `edit` to the incident under the space lock and persist it with its event."""
+    row = lock_spaces(conn, {space}).get(space)
+    incident = load_incident(conn, space, incident_id)
+    result = edit(incident)
+    if not result.changed:
+        return incident, result
+    now = datetime.now(UTC)
+    if result.rederive and row is not None:
+        derive.refresh(incident, graphs.get(conn, space, row.lineage_version))
+    incident.version += 1
+    incident.updated_at = now
+    seq = bump_state_seq(conn, space)
+    count = incident.alert_count
+    upsert_incidents(conn, [(incident, count)], seq)
+    detail = {**result.detail, "actor": actor}
+    conn.execute(
+        text(
+            "INSERT INTO incident_history (incident_id, state, alert_ids, detail, actor, at) "
+            "VALUES (:i, :s, '{}', CAST(:d AS jsonb), :a, :t)"
+        ),
+        {
+            "i": uuid.UUID(incident.id),
+            "s": result.state.value,
+            "d": orjson.dumps(detail).decode(),
+            "a": actor,
+            "t": now,
+        },
+    )
+    event = IncidentEvent(
+        event_id=str(uuid.uuid4()),
+        event_type=result.event_type,
+        occurred_at=now,
+        space=space,
+        incident_id=incident.id,
+        alert_ids=[],
+        incident=to_resource(incident, count),
+    )
+    conn.execute(
+        text("INSERT INTO outbox (topic, key, payload, incident_id) VALUES (:t, :k, :p, :i)"),
+        {
+            "t": topic,
+            "k": incident.id,
+            "p": event.model_dump_json().encode(),
+            "i": uuid.UUID(incident.id),
+        },
+    )
+    return incident, result

@@ -1,0 +1,77 @@
+"""Users, their roles in spaces, and API tokens (stored only as SHA-256 hashes)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, text
+
+ROLES = ("viewer", "editor", "admin")
+TOKEN_PREFIX = "idt_"
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling, and their role in every space they belong to."""
+
+    user_id: int
+    email: str
+    roles: dict[str, str]
+
+
+def create_user(conn: Connection, email: str, space: str, role: str) -> str:
+    """Create the user if new, set their role in `space`, and return a new API token."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    exists = conn.execute(text("SELECT 1 FROM spaces WHERE slug = :s"), {"s": space}).first()
+    if exists is None:
+        raise ValueError(
+            f"space {space!r} does not exist; create it with 'incidentd spaces create'"
+        )
+    user_id = conn.execute(
+        text(
+            "INSERT INTO users (email) VALUES (:e) "
+            "ON CONFLICT (email) DO UPDATE SET email = EXCLUDED.email RETURNING id"
+        ),
+        {"e": email.strip().lower()},
+    ).scalar_one()
+    conn.execute(
+        text(
+            "INSERT INTO memberships (user_id, space, role) VALUES (:u, :s, :r) "
+            "ON CONFLICT (user_id, space) DO UPDATE SET role = EXCLUDED.role"
+        ),
+        {"u": user_id, "s": space, "r": role},
+    )
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    conn.execute(
+        text("INSERT INTO api_tokens (token_hash, user_id) VALUES (:h, :u)"),
+        {"h": hash_token(token), "u": user_id},
+    )
+    return token
+
+
+def authenticate(conn: Connection, token: str) -> Principal | None:
+    """The principal a bearer token belongs to, or None."""
+    row = conn.execute(
+        text(
+            "UPDATE api_tokens t SET last_used_at = now() FROM users u "
+            "WHERE t.token_hash = :h AND u.id = t.user_id RETURNING u.id, u.email"
+        ),
+        {"h": hash_token(token)},
+    ).first()
+    if row is None:
+        return None
+    roles = {
+        r.space: r.role
+        for r in conn.execute(
+            text("SELECT space, role FROM memberships WHERE user_id = :u"), {"u": row.id}
+        )
+    }
+    return Principal(int(row.id), str(row.email), roles)
