@@ -233,14 +233,20 @@ def api(
 
 
 @app.command()
-def demo() -> None:
+def demo(
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Afterwards serve the API on the demo data.")
+    ] = False,
+    host: Annotated[str, typer.Option(help="API address with --serve.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="API port with --serve.")] = 8000,
+) -> None:
     """Run everything on embedded PostgreSQL and an embedded broker, and show the incidents."""
     from incidentd.app.demo import run_demo
 
     settings = Settings()
     configure_logging(settings.log_format, "ERROR", quiet_kafka=True)
     wide = Console(width=max(console.width, 170))
-    sys.exit(run_demo(settings, wide))
+    sys.exit(run_demo(settings, wide, serve=serve, host=host, port=port))
 
 
 def main() -> None:

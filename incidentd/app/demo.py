@@ -21,6 +21,7 @@ from incidentd.schemas.settings import Settings
 from incidentd.storage.db import make_engine, migrate
 from incidentd.storage.lineage import import_document
 from incidentd.storage.spaces import INCIDENTS_FEATURE, upsert_space
+from incidentd.storage.users import create_user
 from incidentd.worker.runner import Worker
 
 LINEAGE_FILE = Path(__file__).parent / "demo_data" / "finance_lineage.yaml"
@@ -45,8 +46,15 @@ def services(settings: Settings, console: Console) -> Iterator[Settings]:
         yield settings.model_copy(update=updates)
 
 
-def run_demo(settings: Settings, console: Console) -> int:
-    """Run the demo end to end; returns the process exit code."""
+def run_demo(
+    settings: Settings,
+    console: Console,
+    *,
+    serve: bool = False,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+) -> int:
+    """Run the demo end to end (then serve the API if asked); returns the exit code."""
     started = time.monotonic()
     with services(settings, console) as base:
         s = base.model_copy(
@@ -66,16 +74,43 @@ def run_demo(settings: Settings, console: Console) -> int:
             partitions=4,
         )
         engine = make_engine(s.database_url)
+        worker = Worker(s, engine)
+        thread = threading.Thread(target=worker.run, name="demo-worker", daemon=True)
         try:
             _load_catalog(engine, console)
             expected = _publish(s, console)
-            _run_worker_until_done(s, engine, expected, console)
+            thread.start()
+            _wait_until_done(worker, engine, expected, console)
             _show_incidents(engine, console)
             _show_dead_letters(s, console)
+            if serve:
+                _serve(s, engine, console, host, port)
         finally:
+            worker.stop()
+            if thread.is_alive():
+                thread.join(30)
             engine.dispose()
     console.print(f"demo finished in {time.monotonic() - started:.1f} s; nothing left running")
     return 0
+
+
+def _serve(s: Settings, engine: Engine, console: Console, host: str, port: int) -> None:
+    import uvicorn
+
+    from incidentd.api.app import create_app
+
+    with engine.begin() as conn:
+        token = create_user(conn, "demo@example.com", DEMO_SPACE, "admin")
+    base = f"http://{host}:{port}"
+    console.print(f"\nAPI at {base} (OpenAPI: {base}/docs); the worker keeps running.")
+    console.print("Try:")
+    console.print(f"  export TOKEN={token}")
+    console.print(
+        f'  curl -s -H "Authorization: Bearer $TOKEN" {base}/spaces/{DEMO_SPACE}/incidents'
+    )
+    console.print("Press Ctrl-C to stop.")
+    config = uvicorn.Config(create_app(s), host=host, port=port, log_level="warning")
+    uvicorn.Server(config).run()
 
 
 def _load_catalog(engine: Engine, console: Console) -> None:
@@ -99,10 +134,7 @@ def _publish(s: Settings, console: Console) -> int:
     return len(records)
 
 
-def _run_worker_until_done(s: Settings, engine: Engine, expected: int, console: Console) -> None:
-    worker = Worker(s, engine)
-    thread = threading.Thread(target=worker.run, name="demo-worker", daemon=True)
-    thread.start()
+def _wait_until_done(worker: Worker, engine: Engine, expected: int, console: Console) -> None:
     deadline = time.monotonic() + DEADLINE_SECONDS
     with console.status("worker correlating alerts"):
         while time.monotonic() < deadline:
@@ -110,16 +142,18 @@ def _run_worker_until_done(s: Settings, engine: Engine, expected: int, console: 
                 m.samples[0].value for m in worker.metrics.consumed.collect() if m.samples
             )
             if consumed >= expected and _outbox_drained(engine):
-                break
+                return
             time.sleep(0.2)
-    worker.stop()
-    thread.join(30)
+    console.print("[yellow]the worker did not finish within the demo's deadline[/yellow]")
 
 
 def _outbox_drained(engine: Engine) -> bool:
     with engine.connect() as conn:
-        pending = conn.execute(text("SELECT count(*) FROM outbox WHERE sent_at IS NULL")).scalar()
-        total = conn.execute(text("SELECT count(*) FROM outbox")).scalar()
+        kafka = "channel = 'kafka'"
+        pending = conn.execute(
+            text(f"SELECT count(*) FROM outbox WHERE sent_at IS NULL AND {kafka}")
+        ).scalar()
+        total = conn.execute(text(f"SELECT count(*) FROM outbox WHERE {kafka}")).scalar()
     return bool(total) and pending == 0
 
 

@@ -16,8 +16,20 @@ from sqlalchemy.exc import IntegrityError
 from incidentd.storage.db import current_revision, make_engine
 from incidentd.storage.tables import Base
 
-HEAD = "0001"
-TABLES = {"spaces", "products", "edges", "incidents", "alerts", "incident_history", "outbox"}
+HEAD = "0002"
+TABLES = {
+    "spaces",
+    "products",
+    "edges",
+    "incidents",
+    "alerts",
+    "incident_history",
+    "outbox",
+    "users",
+    "memberships",
+    "api_tokens",
+    "notifications",
+}
 ALERT_SQL = text(
     "INSERT INTO alerts (alert_id, space, product_id, alert_type, status, severity, "
     "occurred_at, fingerprint, raw) VALUES (:id, 'shop', 'p', 't', 'firing', 'high', "
