@@ -76,8 +76,7 @@ class _Run:
         history = self._change(incident).history
         last = history[-1] if history else None
         if state is HistoryState.ONGOING and last and last.state in _ADDING and not last.detail:
-            known = last.alert_ids
-            known.extend(a for a in alert_ids if a not in known)
+            last.alert_ids.extend(alert_ids)  # each alert is added once per run
             return
         history.append(HistoryEntry(state, self.now, list(alert_ids)))
 
