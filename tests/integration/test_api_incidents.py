@@ -157,3 +157,24 @@ def test_writers(api: ApiWorld, role: str) -> None:
     incident = _cascade(api)
     r = api.client.patch(f"{BASE}/{incident}", json={"description": "x"}, headers=api.headers(role))
     assert r.status_code == 200 and r.json()["description"] == "x"
+
+
+def test_list_filters_accept_commas_any_case_and_check_times(api: ApiWorld) -> None:
+    _cascade(api)
+    h = api.headers()
+    got = api.client.get(BASE, params={"severities": "CRITICAL,info"}, headers=h).json()
+    assert [i["severity"] for i in got["items"]] == ["critical"]
+    low = api.client.get(BASE, params=[("severities", "low"), ("severities", "high")], headers=h)
+    assert [i["products"] for i in low.json()["items"]] == [["island"]]
+    tagged = api.client.get(BASE, params={"product_ids": "island,nowhere"}, headers=h).json()
+    assert tagged["total"] == 1
+    text_hit = api.client.get(BASE, params={"text_to_search": "Raw"}, headers=h).json()
+    assert text_hit["total"] == 1 and text_hit["items"][0]["root_product_id"] == "raw"
+    for bad in (
+        {"severities": "urgent"},
+        {"from_time": "2026-01-01T00:00:00"},
+        {"from_time": "0001-01-01T00:00:00+14:00"},
+        {"from_time": "2026-02-01T00:00:00Z", "to_time": "2026-01-01T00:00:00Z"},
+    ):
+        response = api.client.get(BASE, params=bad, headers=h)
+        assert response.status_code == 422, (bad, response.text)

@@ -8,6 +8,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 
 from incidentd.api.deps import AppState, Conn, IncidentSpace, IncidentSpaceWrite, app_state
+from incidentd.api.params import (
+    Impacts,
+    ProductIds,
+    Severities,
+    Tags,
+    TextToSearch,
+    choices,
+    time_range,
+    values,
+)
 from incidentd.correlation.model import Incident
 from incidentd.schemas.api import (
     AlertOut,
@@ -41,35 +51,26 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _split(values: list[str] | None) -> tuple[str, ...]:
-    """Accept both `?x=a&x=b` and `?x=a,b`."""
-    return tuple(v.strip() for raw in values or [] for v in raw.split(",") if v.strip())
-
-
 def incident_filter(  # noqa: PLR0917 - FastAPI passes query parameters by keyword
+    severities: Severities = None,
+    impacts: Impacts = None,
+    tags: Tags = None,
+    product_ids: ProductIds = None,
+    from_time: Annotated[datetime | None, Query(description="Created at or after.")] = None,
+    to_time: Annotated[datetime | None, Query(description="Created before.")] = None,
+    text_to_search: TextToSearch = None,
     status_: Annotated[IncidentStatus | None, Query(alias="status")] = None,
-    severities: Annotated[list[Severity] | None, Query()] = None,
-    impacts: Annotated[list[Impact] | None, Query()] = None,
-    tags: Annotated[list[str] | None, Query(max_length=200)] = None,
-    product_ids: Annotated[list[str] | None, Query(max_length=200)] = None,
-    from_time: Annotated[
-        datetime | None, Query(description="Created at or after (RFC 3339).")
-    ] = None,
-    to_time: Annotated[datetime | None, Query(description="Created before (RFC 3339).")] = None,
-    text_to_search: Annotated[str | None, Query(max_length=500)] = None,
 ) -> IncidentFilter:
-    """The list filters of both seed documents."""
-    for name, value in (("from_time", from_time), ("to_time", to_time)):
-        if value is not None and value.tzinfo is None:
-            raise HTTPException(422, f"{name} must carry a time zone offset")
+    """The list filters of both seed documents (lists as `?x=a&x=b` or `?x=a,b`)."""
+    start, end = time_range(from_time, to_time)
     return IncidentFilter(
         status=status_.value if status_ else None,
-        severities=tuple(s.value for s in severities or ()),
-        impacts=tuple(i.value for i in impacts or ()),
-        tags=_split(tags),
-        product_ids=_split(product_ids),
-        from_time=from_time,
-        to_time=to_time,
+        severities=choices("severities", severities, Severity),
+        impacts=choices("impacts", impacts, Impact),
+        tags=values("tags", tags),
+        product_ids=values("product_ids", product_ids),
+        from_time=start,
+        to_time=end,
         text=text_to_search or None,
     )
 
