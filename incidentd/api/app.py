@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from incidentd.api.deps import AppState
-from incidentd.api.routes import incidents
+from incidentd.api.routes import catalog, incidents, insights, lineage, notify
 from incidentd.schemas.settings import Settings
 from incidentd.storage.db import make_engine
 from incidentd.storage.graphs import GraphCache
@@ -38,7 +38,11 @@ def create_app(settings: Settings) -> FastAPI:
         description="Correlated data-quality incidents with their blast radius.",
         lifespan=lifespan,
     )
+    app.include_router(notify.router)
+    app.include_router(insights.router)  # before incidents: /incidents/summary is no id
     app.include_router(incidents.router)
+    app.include_router(catalog.router)
+    app.include_router(lineage.router)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -51,3 +51,8 @@ class Settings(BaseSettings):
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_from: str = "incidentd@localhost"
+    smtp_retry_base_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="First retry delay of a failed e-mail (doubles, max 10 min).",
+    )

@@ -71,6 +71,14 @@ class WorkerMetrics:
             "incidentd_lineage_version", "Lineage version held, per space.", ["space"], registry=r
         )
         self.ready = Gauge("incidentd_ready", "1 when the worker can do its work.", registry=r)
+        self.emails_sent = Counter(
+            "incidentd_emails_sent", "Notification e-mails the mail server took.", registry=r
+        )
+        self.email_failures = Counter(
+            "incidentd_email_failures",
+            "Failed attempts to send a notification e-mail (each is retried later).",
+            registry=r,
+        )
 
 
 class Health:

@@ -24,6 +24,7 @@ from incidentd.schemas.settings import Settings
 from incidentd.storage.alerts import NewAlert
 from incidentd.storage.graphs import GraphCache
 from incidentd.worker.crashpoints import crash_point
+from incidentd.worker.mailer import Mailer
 from incidentd.worker.metrics import Health, WorkerMetrics, serve
 from incidentd.worker.parsing import DeadLetter, RecordError, decode_json, parse_alert
 from incidentd.worker.pipeline import (
@@ -55,6 +56,7 @@ class Worker:
         self._consumer: Any = None
         self._producer: Any = None
         self._relay: OutboxRelay | None = None
+        self._mailer: Mailer | None = None
         self._http: Any = None
         self._last_refresh = 0.0
 
@@ -72,6 +74,15 @@ class Worker:
     def run(self) -> None:
         """Run until stopped."""
         s = self.settings
+        if s.smtp_host:
+            self._mailer = Mailer(
+                self.engine,
+                self.metrics,
+                host=s.smtp_host,
+                port=s.smtp_port,
+                sender=s.smtp_from,
+                retry_base=s.smtp_retry_base_seconds,
+            )
         if s.metrics_port:
             self._http = serve(s.metrics_host, s.metrics_port, self.metrics, self.health)
         self._producer = KafkaProducer(
@@ -93,6 +104,8 @@ class Worker:
             backoff_max=s.retry_backoff_max_seconds,
         )
         self._relay.start()
+        if self._mailer is not None:
+            self._mailer.start()
         self._consumer = self._make_consumer()
         log.info("worker.started", group=s.consumer_group, topics=[s.alerts_topic, s.lineage_topic])
         try:
@@ -123,6 +136,8 @@ class Worker:
             self._consumer.close(autocommit=False)
         if self._relay is not None:
             self._relay.stop(timeout=self.settings.shutdown_timeout_seconds)
+        if self._mailer is not None:
+            self._mailer.stop(timeout=self.settings.shutdown_timeout_seconds)
         if self._producer is not None:
             self._producer.close(timeout=10)
         if self._http is not None:

@@ -71,7 +71,9 @@ class Scenario:
         if self.stored() != len(self.stream.alerts):
             return False
         with self.engine.connect() as conn:
-            unsent = conn.execute(text("SELECT count(*) FROM outbox WHERE sent_at IS NULL"))
+            unsent = conn.execute(
+                text("SELECT count(*) FROM outbox WHERE sent_at IS NULL AND channel = 'kafka'")
+            )
             return unsent.scalar() == 0
 
     def logs(self) -> str:

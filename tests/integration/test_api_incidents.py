@@ -82,7 +82,8 @@ def test_list_get_and_timeline(api: ApiWorld) -> None:
 def _events(api: ApiWorld, incident: str) -> list[dict[str, Any]]:
     with api.engine.connect() as conn:
         rows = conn.execute(
-            text("SELECT payload FROM outbox WHERE key = :k ORDER BY id"), {"k": incident}
+            text("SELECT payload FROM outbox WHERE key = :k AND channel = 'kafka' ORDER BY id"),
+            {"k": incident},
         )
         return [orjson.loads(bytes(r[0])) for r in rows]
 
