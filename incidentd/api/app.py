@@ -10,7 +10,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
+from sqlalchemy.exc import DataError
 
+from incidentd.api import ui
 from incidentd.api.deps import AppState
 from incidentd.api.routes import catalog, incidents, insights, lineage, notify
 from incidentd.schemas.settings import Settings
@@ -43,6 +45,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(incidents.router)
     app.include_router(catalog.router)
     app.include_router(lineage.router)
+    ui.install(app)  # the web UI under /ui/ (routes, static files, HTML errors)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -52,6 +55,13 @@ def create_app(settings: Settings) -> FastAPI:
         ]
         summary = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in problems)
         return JSONResponse(status_code=422, content={"detail": summary, "errors": problems})
+
+    @app.exception_handler(DataError)
+    async def _unstorable(request: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value the models let through (a NUL character, a number
+        # out of range): the request is at fault, not the server.
+        reason = str(exc.orig).splitlines()[0] if exc.orig else "invalid value"
+        return JSONResponse(status_code=422, content={"detail": f"value not accepted: {reason}"})
 
     @app.get("/healthz", include_in_schema=False)
     def healthz(request: Request) -> Response:

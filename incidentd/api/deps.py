@@ -39,7 +39,9 @@ def connection(state: Annotated[AppState, Depends(app_state)]) -> Iterator[Conne
         yield conn
 
 
-Conn = Annotated[Connection, Depends(connection)]
+# scope="function": the transaction commits before the response is sent, so a 2xx means
+# the change is durable (and a failing commit becomes an error response, not a lost write).
+Conn = Annotated[Connection, Depends(connection, scope="function")]
 
 
 def principal(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Row, text
 
 from incidentd.lineage.graph import LineageGraph, ProductInfo
 from incidentd.schemas.lineage import EdgeSpec, LineageDocument, ProductSpec
@@ -202,3 +204,142 @@ def claim_of(conn: Connection, dataset: str) -> tuple[str, str] | None:
         {"d": dataset},
     ).first()
     return None if row is None else (str(row[0]), str(row[1]))
+
+
+# -- the catalog over HTTP: one product or edge at a time ---------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StoredProduct:
+    """A catalog row as stored, with the time it last changed."""
+
+    space: str
+    id: str
+    name: str | None
+    owners: tuple[str, ...]
+    stewards: tuple[str, ...]
+    tier: str | None
+    tags: tuple[str, ...]
+    datasets: tuple[str, ...]
+    updated_at: datetime
+
+
+_SELECT_PRODUCT = (
+    "SELECT space, id, name, owners, stewards, tier, tags, datasets, updated_at FROM products "
+)
+
+
+def _stored(row: Row[Any]) -> StoredProduct:
+    return StoredProduct(
+        space=row.space,
+        id=row.id,
+        name=row.name,
+        owners=tuple(row.owners),
+        stewards=tuple(row.stewards),
+        tier=row.tier,
+        tags=tuple(row.tags),
+        datasets=tuple(row.datasets),
+        updated_at=row.updated_at,
+    )
+
+
+def get_product(conn: Connection, space: str, product_id: str) -> StoredProduct | None:
+    """One product of `space`, or None."""
+    row = conn.execute(
+        text(_SELECT_PRODUCT + "WHERE space = :s AND id = :id"), {"s": space, "id": product_id}
+    ).first()
+    return None if row is None else _stored(row)
+
+
+def list_products(
+    conn: Connection, space: str, search: str | None, skip: int, limit: int
+) -> tuple[list[StoredProduct], int]:
+    """A page of `space`'s products by id, and how many match over all pages.
+
+    `search` matches (case-insensitively, as a substring) the id, the name, a tag, an owner, a
+    steward or a dataset.
+    """
+    where = "space = :s"
+    params: dict[str, object] = {"s": space, "skip": skip, "limit": limit}
+    if search:
+        escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        params["q"] = f"%{escaped}%"
+        where += (
+            " AND (id ILIKE :q OR coalesce(name, '') ILIKE :q OR EXISTS ("
+            "SELECT 1 FROM unnest(tags || owners || stewards || datasets) AS v WHERE v ILIKE :q))"
+        )
+    total = conn.execute(text(f"SELECT count(*) FROM products WHERE {where}"), params).scalar_one()
+    rows = conn.execute(
+        text(_SELECT_PRODUCT + f"WHERE {where} ORDER BY id OFFSET :skip LIMIT :limit"), params
+    )
+    return [_stored(r) for r in rows], int(total)
+
+
+def put_product(conn: Connection, spec: ProductSpec, *, keep_datasets: bool = False) -> str:
+    """Create or replace one product; returns `created`, `replaced` or `unchanged`.
+
+    With `keep_datasets` an existing product keeps the datasets it claims (the caller did not
+    say). Bumps the space's lineage version when anything changed.
+    """
+    if keep_datasets:
+        current = conn.execute(
+            text("SELECT datasets FROM products WHERE space = :s AND id = :id FOR UPDATE"),
+            {"s": spec.space, "id": spec.id},
+        ).first()
+        if current is not None:
+            spec = spec.model_copy(update={"datasets": list(current.datasets)})
+    added, updated, _ = upsert_products(conn, [spec])
+    if added or updated:
+        bump_versions(conn, [spec.space])
+    return "created" if added else "replaced" if updated else "unchanged"
+
+
+def delete_product(conn: Connection, space: str, product_id: str) -> bool:
+    """Remove a product and every edge touching it; False when there was neither.
+
+    Bumps the space's lineage version when anything was removed.
+    """
+    product = conn.execute(
+        text("DELETE FROM products WHERE space = :s AND id = :id RETURNING 1"),
+        {"s": space, "id": product_id},
+    ).first()
+    edges = conn.execute(
+        text(
+            "DELETE FROM edges WHERE space = :s AND (upstream = :id OR downstream = :id) "
+            "RETURNING 1"
+        ),
+        {"s": space, "id": product_id},
+    ).fetchall()
+    removed = product is not None or bool(edges)
+    if removed:
+        bump_versions(conn, [space])
+    return removed
+
+
+def put_edge(conn: Connection, space: str, upstream: str, downstream: str) -> bool:
+    """Add the edge `upstream -> downstream`; False when it existed. Bumps the version if new."""
+    added = insert_edges(conn, [(space, upstream, downstream)]) > 0
+    if added:
+        bump_versions(conn, [space])
+    return added
+
+
+def delete_edge(conn: Connection, space: str, upstream: str, downstream: str) -> bool:
+    """Remove the edge `upstream -> downstream`; False when there was none. Bumps if removed."""
+    row = conn.execute(
+        text(
+            "DELETE FROM edges WHERE space = :s AND upstream = :u AND downstream = :d RETURNING 1"
+        ),
+        {"s": space, "u": upstream, "d": downstream},
+    ).first()
+    if row is not None:
+        bump_versions(conn, [space])
+    return row is not None
+
+
+def lineage_version(conn: Connection, space: str) -> int | None:
+    """The current lineage version of `space`, or None when there is no such space."""
+    value = conn.execute(
+        text("SELECT lineage_version FROM spaces WHERE slug = :s"), {"s": space}
+    ).scalar()
+    return None if value is None else int(value)

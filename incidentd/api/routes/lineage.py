@@ -1,0 +1,167 @@
+"""`POST /api/v1/lineage`: OpenLineage `RunEvent`s as OpenLineage's HTTP transport sends them.
+
+The event is applied as the worker applies one from the lineage topic (CONTRACT §5): datasets
+claimed by products decide the space, else `?space=` or `INCIDENTD_LINEAGE_DEFAULT_SPACE`; every
+input dataset's product feeds every output dataset's product; unclaimed datasets become nodes.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+
+from incidentd.api.deps import AppState, Caller, Conn, app_state
+from incidentd.api.routes.catalog import error
+from incidentd.lineage.openlineage import Claims, OpenLineageError, map_run_event
+from incidentd.schemas.api import OpenLineageResult
+from incidentd.schemas.common import Slug
+from incidentd.storage.lineage import bump_versions, claim_of, insert_edges, insert_missing_products
+
+router = APIRouter(prefix="/api/v1", tags=["lineage"])
+State = Annotated[AppState, Depends(app_state)]
+
+MAX_BODY_BYTES = 5 * 1024 * 1024
+"""Largest request body accepted, compressed or not."""
+MAX_EVENT_BYTES = 20 * 1024 * 1024
+"""Largest event accepted after gzip decompression."""
+
+_NAME = {"type": "string", "minLength": 1}
+_PART = {**_NAME, "pattern": "^[^\\x00]+$"}
+_DATASET = {
+    "type": "object",
+    "required": ["namespace", "name"],
+    "properties": {"namespace": _PART, "name": _PART},
+}
+_RUN_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "An OpenLineage RunEvent (spec 2-0-2). Only `job`, `inputs` and `outputs` "
+    "are read; every other field (`eventType`, `run`, facets, …) is accepted and ignored.",
+    "required": ["job"],
+    "properties": {
+        "job": {
+            "type": "object",
+            "required": ["namespace", "name"],
+            "properties": {"namespace": _NAME, "name": _NAME},
+        },
+        "inputs": {"type": ["array", "null"], "items": _DATASET},
+        "outputs": {"type": ["array", "null"], "items": _DATASET},
+    },
+}
+_EXAMPLE = {
+    "eventType": "COMPLETE",
+    "eventTime": "2026-02-27T14:00:00.000Z",
+    "run": {"runId": "0176a8c2-fe01-7439-87e6-56a1a1b4029f", "facets": {}},
+    "job": {"namespace": "airflow", "name": "orders_dag.transform", "facets": {}},
+    "inputs": [{"namespace": "warehouse", "name": "orders_raw", "facets": {}}],
+    "outputs": [{"namespace": "warehouse", "name": "orders_clean", "facets": {}}],
+    "producer": "https://github.com/OpenLineage/OpenLineage/tree/1.54.0/client/python",
+    "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+}
+
+
+async def run_event(request: Request) -> object:
+    """The request body as JSON: read with a size cap, gunzipped if `Content-Encoding: gzip`."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise HTTPException(
+                status.HTTP_413_CONTENT_TOO_LARGE, f"body exceeds {MAX_BODY_BYTES} bytes"
+            )
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if encoding in ("gzip", "x-gzip"):
+        data = _gunzip(bytes(body))
+    elif encoding in ("", "identity"):
+        data = bytes(body)
+    else:
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            f"Content-Encoding '{encoding}' is not supported (use gzip or none)",
+        )
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"body is not valid JSON: {exc}"
+        ) from exc
+
+
+def _gunzip(data: bytes) -> bytes:
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(data, MAX_EVENT_BYTES + 1)
+    except zlib.error as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"body is not valid gzip: {exc}") from exc
+    if len(out) > MAX_EVENT_BYTES:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE, f"decompressed body exceeds {MAX_EVENT_BYTES} bytes"
+        )
+    if not inflater.eof:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "body is not valid gzip: truncated")
+    return out
+
+
+def _claims(conn: Conn) -> Claims:
+    def claims(dataset: str) -> tuple[str, str] | None:
+        if "\x00" in dataset:
+            raise OpenLineageError(f"dataset {dataset!r} contains a NUL character")
+        return claim_of(conn, dataset)
+
+    return claims
+
+
+@router.post(
+    "/lineage",
+    response_model=OpenLineageResult,
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "An OpenLineage RunEvent as JSON; may be sent `Content-Encoding: gzip`.",
+            "content": {"application/json": {"schema": _RUN_EVENT_SCHEMA, "example": _EXAMPLE}},
+        }
+    },
+    responses={
+        400: error("The body is not valid gzip."),
+        401: error("Missing, invalid or revoked bearer token."),
+        403: error("The caller is a viewer of the event's space."),
+        404: error("The caller is not a member of the event's space."),
+        413: error("The body is too large."),
+        415: error("Unsupported `Content-Encoding`."),
+        422: error("Not JSON, or an event this service cannot use (says why)."),
+    },
+)
+def post_run_event(
+    caller: Caller,
+    event: Annotated[object, Depends(run_event)],
+    conn: Conn,
+    state: State,
+    space: Annotated[
+        Slug | None,
+        Query(
+            description="Space for events whose datasets no product claims "
+            "(default: INCIDENTD_LINEAGE_DEFAULT_SPACE)."
+        ),
+    ] = None,
+) -> OpenLineageResult:
+    """Add the lineage of an OpenLineage RunEvent to the catalog of its space."""
+    default_space = space or state.settings.lineage_default_space
+    try:
+        delta = map_run_event(event, _claims(conn), default_space)
+    except OpenLineageError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    role = caller.roles.get(delta.space)
+    if role is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"space '{delta.space}' not found")
+    if role not in ("editor", "admin"):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, f"role '{role}' may not change anything here"
+        )
+    added = insert_missing_products(conn, delta.new_products)
+    edges = insert_edges(conn, [(delta.space, u, d) for u, d in delta.edges])
+    if added or edges:
+        bump_versions(conn, [delta.space])
+    return OpenLineageResult(space=delta.space, products_added=len(added), edges_added=edges)
