@@ -100,8 +100,8 @@ class OutboxRelay:
         while True:
             sent = self.relay_once(conn)
             self._health.ok("relay")
+            self._report_backlog(conn)
             if sent == 0:
-                self._report_backlog(conn)
                 if self._stop.is_set():
                     return
                 self._wake.wait(self._interval)

@@ -18,7 +18,7 @@ from kafka.errors import (
 )
 from kafka.structs import OffsetAndMetadata
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from incidentd.schemas.settings import Settings
 from incidentd.storage.alerts import NewAlert
@@ -59,6 +59,7 @@ class Worker:
         self._mailer: Mailer | None = None
         self._http: Any = None
         self._last_refresh = 0.0
+        self._lag_reported: set[TopicPartition] = set()
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -354,7 +355,11 @@ class Worker:
             log.warning("commit.failed", error=str(exc)[:300])
 
     def _update_lag(self) -> None:
-        for tp in self._consumer.assignment():
+        assigned = set(self._consumer.assignment())
+        for tp in self._lag_reported - assigned:  # moved to another worker: stop reporting
+            self.metrics.consumer_lag.remove(tp.topic, str(tp.partition))
+        self._lag_reported = set()
+        for tp in assigned:
             high = self._consumer.highwater(tp)
             if high is None:
                 continue
@@ -362,6 +367,7 @@ class Worker:
             self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
                 max(0, high - position)
             )
+            self._lag_reported.add(tp)
 
     def _maybe_refresh_lineage(self) -> None:
         now = time.monotonic()
@@ -386,8 +392,12 @@ def _dead(rec: Any, error: str, error_type: str) -> DeadLetter:
 
 
 def _transient(exc: DBAPIError) -> bool:
-    """Connection loss, deadlock and serialization failures are worth retrying."""
-    if isinstance(exc, OperationalError) or exc.connection_invalidated:
-        return True
-    sqlstate = getattr(exc.orig, "sqlstate", None) or ""
-    return sqlstate in {"40001", "40P01", "57P01", "57P02", "57P03", "08006", "08001", "08003"}
+    """Whether waiting can fix it: everything but a record's own data being refused.
+
+    Only data exceptions (SQLSTATE class 22), integrity violations (23) and exceeded limits
+    (54, e.g. a key too long to index) come from what a record carries; they are isolated
+    and dead-lettered. Anything else (a lost connection,
+    a deadlock, a schema older than the code) is retried with backoff, never blamed on data.
+    """
+    sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+    return not sqlstate.startswith(("22", "23", "54"))
