@@ -80,12 +80,16 @@ def ensure_spaces(conn: Connection, slugs: set[str]) -> list[str]:
     return sorted(r[0] for r in rows)
 
 
-def lock_spaces(conn: Connection, slugs: set[str]) -> dict[str, SpaceRow]:
+def lock_spaces(
+    conn: Connection, slugs: set[str], timeout_ms: int | None = None
+) -> dict[str, SpaceRow]:
     """Lock the spaces' rows (in slug order, so never a deadlock) until the transaction ends.
 
     Every correlation of a space happens under this lock, so workers see each other's
     committed incidents and never build two incidents from related alerts.
     """
+    if timeout_ms:  # give up (SQLSTATE 55P03) rather than wait past the caller's deadline
+        conn.execute(text(f"SET LOCAL lock_timeout = {int(timeout_ms)}"))
     rows = conn.execute(
         text(
             "SELECT slug, features, correlation_window_seconds, auto_resolve, lineage_version, "

@@ -61,6 +61,7 @@ def process_batch(
     incidents_topic: str,
     default_space: str | None,
     states: StateCache | None = None,
+    lock_timeout_ms: int | None = None,
 ) -> BatchResult:
     """Store and correlate a batch atomically; safe to run again after a crash (idempotent)."""
     result = BatchResult()
@@ -74,7 +75,7 @@ def process_batch(
         for new in alerts:
             by_space[new.alert.space].append(new.alert)
         # Lock first: alerts of a space are checked, correlated and stored by one worker at a time.
-        spaces = lock_spaces(conn, set(by_space))
+        spaces = lock_spaces(conn, set(by_space), lock_timeout_ms)
         stored = existing_alert_ids(conn, (a.alert.alert_id for a in alerts))
         fresh = _fresh(alerts, stored)
         fresh_ids = {a.alert.alert_id for a in fresh}

@@ -38,6 +38,7 @@ from incidentd.worker.state import StateCache
 
 log = structlog.get_logger(__name__)
 MAX_DEAD_LETTER_BYTES = 100 * 1024 * 1024  # a dead letter keeps the original bytes
+LOCK_NOT_AVAILABLE = "55P03"
 
 
 class Worker:
@@ -198,6 +199,9 @@ class Worker:
             incidents_topic=self.settings.incidents_topic,
             default_space=self.settings.lineage_default_space,
             states=self.states,
+            # Waiting for another worker's lock must not outlast the poll deadline: a timed
+            # out lock is retried after a poll that keeps this worker in the group.
+            lock_timeout_ms=self.settings.max_poll_interval_ms // 3,
         )
 
     def _isolate(self, alerts: list[NewAlert], lineage: list[LineageRecord]) -> BatchResult:
@@ -260,8 +264,8 @@ class Worker:
     def _with_retry(
         self, work: Callable[[], BatchResult], polled: dict[TopicPartition, list[Any]]
     ) -> BatchResult | None:
+        """Run `work` until it succeeds; None when stopping or the partitions moved on."""
         delay = self.settings.retry_backoff_initial_seconds
-        paused = False
         try:
             while True:
                 try:
@@ -275,22 +279,35 @@ class Worker:
                 except DBAPIError as exc:
                     if not _transient(exc):
                         raise
-                    self.health.fail("database", type(exc.orig).__name__ if exc.orig else "error")
-                    self.metrics.retries.labels("batch").inc()
-                    log.warning("batch.retry", error=str(exc.orig or exc)[:300], delay=delay)
-                if not paused:
-                    # Pause everything: a poll made only to stay in the group must fetch nothing.
-                    self._consumer.pause(*self._consumer.assignment())
-                    paused = True
-                if self._wait_keeping_membership(delay):
+                    wait = self._note_failure(exc, delay)
+                if not self._hold(polled, wait):
                     return None
-                if not set(polled) <= set(self._consumer.assignment()):
-                    log.warning("batch.abandoned", reason="partitions reassigned during retry")
-                    return None
-                delay = min(delay * 2, self.settings.retry_backoff_max_seconds)
+                if wait == delay:
+                    delay = min(delay * 2, self.settings.retry_backoff_max_seconds)
         finally:
-            if paused:
-                self._consumer.resume(*self._consumer.paused())
+            self._consumer.resume(*self._consumer.paused())
+
+    def _note_failure(self, exc: DBAPIError, delay: float) -> float:
+        """Record a transient failure; returns how long to wait before the next try."""
+        if getattr(exc.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+            # Another worker holds the space: not a failure, just poll once to stay in the group.
+            self.metrics.retries.labels("lock").inc()
+            return 0.05
+        self.health.fail("database", type(exc.orig).__name__ if exc.orig else "error")
+        self.metrics.retries.labels("batch").inc()
+        log.warning("batch.retry", error=str(exc.orig or exc)[:300], delay=delay)
+        return delay
+
+    def _hold(self, polled: dict[TopicPartition, list[Any]], delay: float) -> bool:
+        """Pause every partition and wait in the group; False to give the batch up."""
+        # Pause everything: a poll made only to stay in the group must fetch nothing.
+        self._consumer.pause(*self._consumer.assignment())
+        if self._wait_keeping_membership(delay):
+            return False
+        if not set(polled) <= set(self._consumer.assignment()):
+            log.warning("batch.abandoned", reason="partitions reassigned during retry")
+            return False
+        return True
 
     def _wait_keeping_membership(self, delay: float) -> bool:
         """Wait `delay` seconds while polling paused partitions; True when stopping."""

@@ -9,7 +9,7 @@ read back. So one worker reads almost nothing per batch, and N workers stay corr
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
@@ -28,10 +28,12 @@ class SpaceState:
     Every open incident is present, and every resolved one cleared at or after `horizon`.
     """
 
+    space: str
     seq: int
     index: IncidentIndex
     horizon: datetime
     newest: datetime
+    checked: dict[str, datetime] = field(default_factory=dict)
 
 
 class StateCache:
@@ -55,18 +57,37 @@ class StateCache:
             state = self._states.pop(space, None)
         if state is None or state.seq > db_seq:
             index = IncidentIndex(load_open_state(conn, space, low))
-            state = SpaceState(db_seq, index, low, newest)
+            state = SpaceState(space, db_seq, index, low, newest)
         elif state.seq < db_seq:
             for incident in load_changed(conn, space, state.seq):
                 state.index.replace(incident)
-        if low < state.horizon:
-            firing = {a.fingerprint for a in alerts if a.firing}
-            for incident in load_resolved_holders(conn, space, firing, low):
-                if incident.id not in state.index.incidents:
-                    state.index.replace(incident)
+        self._load_older_holders(conn, state, alerts)
         state.seq = db_seq
         state.newest = max(state.newest, newest)
         return state
+
+    @staticmethod
+    def _load_older_holders(conn: Connection, state: SpaceState, alerts: list[Alert]) -> None:
+        """Resolved incidents cleared before the horizon that these alerts could reopen.
+
+        Asked once per fingerprint and depth: `state.checked[fp] = t` records that every
+        resolved holder of `fp` cleared at or after `t` is in the index.
+        """
+        needed: dict[str, datetime] = {}
+        for alert in alerts:
+            low = alert.occurred_at - REOPEN_WITHIN
+            if not alert.firing or low >= state.horizon:
+                continue
+            if state.checked.get(alert.fingerprint, state.horizon) <= low:
+                continue
+            needed[alert.fingerprint] = min(needed.get(alert.fingerprint, low), low)
+        if not needed:
+            return
+        for incident in load_resolved_holders(conn, state.space, needed, min(needed.values())):
+            if incident.id not in state.index.incidents:
+                state.index.replace(incident)
+        for fingerprint, low in needed.items():
+            state.checked[fingerprint] = min(state.checked.get(fingerprint, low), low)
 
     def checkin(self, space: str, state: SpaceState) -> None:
         """Keep `state` (its `seq` set to the committed value) and prune what cannot matter."""
@@ -74,6 +95,7 @@ class StateCache:
         if keep_after > state.horizon:
             state.index.prune(keep_after)
             state.horizon = keep_after
+            state.checked.clear()  # what they vouched for below the new horizon was pruned
         else:
             state.index.prune(state.horizon)
         with self._lock:
