@@ -31,8 +31,7 @@ _RESOLVED_HOLDERS = text(
     WHERE space = :space AND status = 'resolved' AND merged_into IS NULL
       AND cleared_at >= :reopen_low
       AND id IN (SELECT incident_id FROM alerts
-                 WHERE space = :space AND fingerprint = ANY(CAST(:fps AS text[]))
-                   AND incident_id IS NOT NULL)
+                 WHERE fingerprint = ANY(CAST(:fps AS text[])) AND incident_id IS NOT NULL)
     """
 )
 

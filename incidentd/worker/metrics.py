@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import (
@@ -87,6 +88,12 @@ class Health:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._problems: dict[str, str] = {}
+        self._beats: dict[str, tuple[float, float]] = {}
+
+    def beat(self, component: str, max_age: float) -> None:
+        """`component` is alive now; report it failing if no beat follows within `max_age`."""
+        with self._lock:
+            self._beats[component] = (time.monotonic(), max_age)
 
     def fail(self, component: str, reason: str) -> None:
         """Mark `component` as failing."""
@@ -99,9 +106,14 @@ class Health:
             self._problems.pop(component, None)
 
     def problems(self) -> dict[str, str]:
-        """What is failing now."""
+        """What is failing now, including components whose heartbeat stopped."""
+        now = time.monotonic()
         with self._lock:
-            return dict(self._problems)
+            found = dict(self._problems)
+            for component, (at, max_age) in self._beats.items():
+                if now - at > max_age:
+                    found.setdefault(component, f"stuck for {now - at:.0f} s")
+            return found
 
 
 def serve(host: str, port: int, metrics: WorkerMetrics, health: Health) -> ThreadingHTTPServer:

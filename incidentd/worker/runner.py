@@ -157,6 +157,9 @@ class Worker:
                     timeout_ms=s.poll_timeout_ms, max_records=s.batch_max_records
                 )
                 self.health.ok("kafka")
+                # A main loop that stops coming back (a hung group join, a stuck batch) must
+                # show on /healthz so the orchestrator can restart the worker.
+                self.health.beat("main_loop", max(60.0, 2 * s.max_poll_interval_ms / 1000))
             except KafkaError as exc:
                 self.health.fail("kafka", type(exc).__name__)
                 self.metrics.retries.labels("poll").inc()
@@ -316,6 +319,7 @@ class Worker:
             if self.stopping.is_set():
                 return True
             fetched = self._consumer.poll(timeout_ms=min(200, int(delay * 1000)))
+            self.health.beat("main_loop", max(60.0, 2 * self.settings.max_poll_interval_ms / 1000))
             for tp, records in fetched.items():
                 # Partitions assigned by a rebalance meanwhile are not paused yet: put what
                 # they returned back, so it is fetched again and processed after the retry.
