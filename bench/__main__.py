@@ -1,0 +1,128 @@
+"""`python -m bench run`: measure incidentd end to end and write JSON (see bench/README.md)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from bench.report import markdown, print_tables, targets, write_json
+from bench.run import PHASES, Config, run
+from incidentd.app.logs import configure_logging
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+
+@app.callback()
+def main() -> None:
+    """Benchmarks of incidentd (not part of the test run)."""
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    values = tuple(int(part) for part in text.split(",") if part.strip())
+    if not values or min(values) < 1:
+        raise typer.BadParameter(f"expected positive integers separated by commas, got {text!r}")
+    return values
+
+
+@app.command("run")
+def run_command(  # noqa: PLR0917 (typer options are parameters)
+    products: Annotated[int, typer.Option(help="Lineage size of the worker runs.")] = 10_000,
+    alerts: Annotated[int, typer.Option(help="Records in the end-to-end stream.")] = 200_000,
+    workers: Annotated[str, typer.Option(help="Worker counts to measure, e.g. 1,2,4.")] = "1,2,4",
+    rate: Annotated[float, typer.Option(help="Offered alerts/s in the latency phase.")] = 2000.0,
+    latency_seconds: Annotated[float, typer.Option(help="Length of the latency phase.")] = 30.0,
+    lineage_sizes: Annotated[
+        str, typer.Option(help="Graph sizes of the in-process lineage figures.")
+    ] = "1000,10000,100000",
+    memory_sizes: Annotated[
+        str, typer.Option(help="Lineage sizes of the worker memory runs.")
+    ] = "1000,10000,100000",
+    memory_alerts: Annotated[int, typer.Option(help="Records per memory run.")] = 50_000,
+    durable: Annotated[
+        bool, typer.Option(help="Embedded PostgreSQL with fsync, synchronous_commit on.")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the alert streams.")] = 7,
+    phase_timeout: Annotated[float, typer.Option(help="Seconds any phase may take.")] = 600.0,
+    profile_seconds: Annotated[
+        int, typer.Option(help="py-spy the 1-worker run for 2 x this many seconds (0: off).")
+    ] = 0,
+    max_poll_interval_ms: Annotated[
+        int, typer.Option(help="The workers' INCIDENTD_MAX_POLL_INTERVAL_MS.")
+    ] = 6000,
+    stall_seconds: Annotated[
+        float, typer.Option(help="A phase fails when no alert is stored for this long.")
+    ] = 120.0,
+    phases: Annotated[
+        str, typer.Option(help="Phases to run, e.g. e2e,latency (default: all of them).")
+    ] = ",".join(PHASES),
+    smoke: Annotated[bool, typer.Option(help="A tiny run (under a minute).")] = False,
+    out: Annotated[Path, typer.Option(help="Where to write the JSON.")] = DEFAULT_OUT,
+) -> None:
+    """Generate a lineage and an alert stream, measure every phase, print and write results."""
+    configure_logging("console", "WARNING")
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    if smoke:
+        config = Config.smoke_test(
+            durable=durable,
+            seed=seed,
+            phases=_phases(phases),
+            profile_seconds=profile_seconds,
+            max_poll_interval_ms=max_poll_interval_ms,
+        )
+    else:
+        config = Config(
+            products=products,
+            alerts=alerts,
+            workers=_ints(workers),
+            rate=rate,
+            latency_seconds=latency_seconds,
+            lineage_sizes=_ints(lineage_sizes),
+            memory_sizes=_ints(memory_sizes),
+            memory_alerts=memory_alerts,
+            durable=durable,
+            seed=seed,
+            phase_timeout=phase_timeout,
+            profile_seconds=profile_seconds,
+            max_poll_interval_ms=max_poll_interval_ms,
+            stall_seconds=stall_seconds,
+            phases=_phases(phases),
+        )
+    console = Console(stderr=True)
+    result = run(config, console)
+    result["targets"] = targets(result)
+    write_json(result, out)
+    out.with_suffix(".md").write_text(markdown(result))
+    print_tables(result, Console(width=max(Console().width, 140)))
+    console.log(f"wrote {out} and {out.with_suffix('.md')}; worker logs in {config.log_dir}")
+    failed = _failed(result)
+    if failed:
+        console.log(f"[red]phases that failed: {', '.join(failed)}[/red]")
+        raise typer.Exit(1)
+
+
+def _phases(text: str) -> tuple[str, ...]:
+    chosen = tuple(p.strip() for p in text.split(",") if p.strip())
+    unknown = set(chosen) - set(PHASES)
+    if unknown or not chosen:
+        raise typer.BadParameter(f"phases are {', '.join(PHASES)}; got {text!r}")
+    return chosen
+
+
+def _failed(result: dict[str, Any]) -> list[str]:
+    """Names of the phases whose result is an error."""
+    names = []
+    for name, section in result.items():
+        entries = section if isinstance(section, list) else [section]
+        if any(isinstance(entry, dict) and "error" in entry for entry in entries):
+            names.append(name)
+    return names
+
+
+if __name__ == "__main__":
+    app()

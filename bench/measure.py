@@ -1,0 +1,303 @@
+"""The measured phases: raw drain, end to end with K workers, latency at a fixed rate."""
+
+from __future__ import annotations
+
+import hashlib
+import statistics
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.kafka_io import EventWatcher, drain_raw, produce, produce_paced, produce_warmup
+from bench.lineage_gen import Lineage
+from bench.profiling import Profiler, main_thread
+from bench.services import Db, Services, Topics, seed_database
+from bench.streams import Stream
+from bench.workers import RssSampler, WorkerProc, wait_for
+
+MIB = 1024 * 1024
+WARMUP_ROUNDS = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    """What every phase needs: the servers, a time limit and where worker logs go."""
+
+    services: Services
+    timeout: float
+    log_dir: Path
+    stall: float = 120.0  # no alert stored for this long: the phase fails with a diagnosis
+    max_poll_ms: int = 6000  # the workers' INCIDENTD_MAX_POLL_INTERVAL_MS
+
+
+@dataclass(slots=True)
+class Running:
+    """A phase's database, topics and workers while they run."""
+
+    db: Db
+    topics: Topics
+    workers: list[WorkerProc]
+    import_seconds: float
+
+
+def raw_phase(phase: Phase, stream: Stream) -> dict[str, Any]:
+    """Publish the stream to a fresh topic, then drain it with a bare consumer."""
+    topics = phase.services.fresh_topics("raw")
+    bootstrap = phase.services.bootstrap
+    produced = produce(bootstrap, topics.alerts, stream.records)
+    drained = drain_raw(bootstrap, topics.alerts, len(stream.records), phase.timeout)
+    return {
+        "records": drained.records,
+        "consumer_seconds": round(drained.seconds, 3),
+        "consumer_records_per_s": round(drained.per_second),
+        "producer_records_per_s": round(produced.per_second),
+    }
+
+
+@contextmanager
+def running(phase: Phase, lineage: Lineage, workers: int, tag: str) -> Iterator[Running]:
+    """A fresh database with the lineage, fresh topics, and `workers` warmed-up workers."""
+    svc = phase.services
+    url = svc.fresh_database(tag)
+    run = Running(Db(url), svc.fresh_topics(tag), [], seed_database(url, lineage))
+    try:
+        for i in range(workers):
+            log_path = phase.log_dir / f"{tag}-worker{i}.log"
+            worker = WorkerProc(url, svc.bootstrap, run.topics, log_path, phase.max_poll_ms)
+            run.workers.append(worker.start())
+        _warm_up(phase, run, lineage)
+        yield run
+    finally:
+        for worker in run.workers:
+            worker.stop()
+        run.db.close()
+        svc.drop(url)
+
+
+def _warm_up(phase: Phase, run: Running, lineage: Lineage) -> None:
+    """Wait until every worker owns partitions and has loaded the lineage graph.
+
+    A first round of recoveries (one per partition; they open nothing) lets the group settle;
+    a second, once every worker has partitions, makes each load the graph before the clock runs.
+    """
+    partitions = phase.services.partitions
+    product = lineage.products[0]
+    for round_ in range(WARMUP_ROUNDS):
+        produce_warmup(
+            phase.services.bootstrap,
+            run.topics.alerts,
+            partitions=partitions,
+            space=lineage.space,
+            product=product,
+            round_=round_,
+        )
+        wait_for(
+            lambda n=round_: (
+                all(run.topics.alerts in w.assigned_topics() for w in run.workers)
+                and _processed(run) >= partitions * (n + 1)
+            ),
+            phase.timeout,
+            "the workers to join the group and take the warm-up alerts",
+            check=lambda: _check_alive(run),
+        )
+
+
+def _processed(run: Running) -> float:
+    return sum(w.metrics().get("incidentd_alerts_processed_total", 0.0) for w in run.workers)
+
+
+def _check_alive(run: Running) -> None:
+    for worker in run.workers:
+        if not worker.alive():
+            raise RuntimeError(f"worker {worker.pid} exited:\n{worker.log_tail()}")
+
+
+class StalledError(RuntimeError):
+    """The workers stopped making progress."""
+
+
+class _Progress:
+    """Fails fast when the stored-alert count stops moving for `stall` seconds."""
+
+    def __init__(self, run: Running, target: int, stall: float) -> None:
+        self.run, self.target, self.stall = run, target, stall
+        self.value, self.since = -1.0, time.monotonic()
+
+    def check(self) -> None:
+        _check_alive(self.run)
+        value = _processed(self.run)
+        now = time.monotonic()
+        if value != self.value:
+            self.value, self.since = value, now
+        elif value < self.target and now - self.since > self.stall:
+            dumps = "\n".join(main_thread(w.pid) for w in self.run.workers)
+            raise StalledError(
+                f"no progress for {self.stall:.0f} s: {value:.0f} of {self.target} alerts "
+                f"stored; the workers' main threads:\n{dumps}"
+            )
+
+
+def _wait_done(phase: Phase, run: Running, stored: int, interval: float = 0.25) -> float:
+    """Wait until `stored` new alerts are stored and every incident event is published.
+
+    Returns the epoch time the last event was marked sent (outbox `sent_at`).
+    """
+    target = stored + WARMUP_ROUNDS * phase.services.partitions
+    progress = _Progress(run, target, phase.stall)
+
+    def done() -> bool:
+        if progress.value < target:
+            return False
+        return run.db.scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
+
+    wait_for(done, phase.timeout, "the workers to finish", interval=interval, check=progress.check)
+    last = run.db.scalar("SELECT extract(epoch FROM max(sent_at)) FROM outbox")
+    return float(last) if last is not None else time.time()
+
+
+def end_to_end(
+    phase: Phase,
+    lineage: Lineage,
+    stream: Stream,
+    workers: int,
+    tag: str,
+    *,
+    profile_seconds: int = 0,
+) -> dict[str, Any]:
+    """Alerts/s from the first record produced to the last incident event published."""
+    with running(phase, lineage, workers, tag) as run:
+        first = run.workers[0].pid
+        profiler = Profiler(first, profile_seconds, phase.log_dir) if profile_seconds else None
+        with RssSampler([w.pid for w in run.workers]) as rss, profiler or nullcontext():
+            produced = produce(phase.services.bootstrap, run.topics.alerts, stream.records)
+            last_sent = _wait_done(phase, run, stream.unique_valid)
+            done_seen = time.time()
+        totals = _metric_totals(run)
+        facts = correlation_facts(run.db, lineage.space)
+    seconds = last_sent - produced.started_at
+    result = {
+        "workers": workers,
+        "products": len(lineage.products),
+        "records": len(stream.records),
+        "alerts_stored": facts["alerts"],
+        "seconds": round(seconds, 3),
+        "alerts_per_s": round(len(stream.records) / seconds),
+        "producer_seconds": round(produced.seconds, 3),
+        "done_seen_after_s": round(done_seen - produced.started_at, 3),
+        "lineage_import_seconds": round(run.import_seconds, 3),
+        "peak_rss_mib": [round(v / MIB, 1) for v in rss.peak.values()],
+        "worker": totals,
+        "correlation": facts,
+    }
+    if profiler is not None:
+        result["profile"] = profiler.summary()
+    return result
+
+
+def _metric_totals(run: Running) -> dict[str, float]:
+    """Counters summed over the workers, and batch figures."""
+    names = {
+        "processed": "incidentd_alerts_processed_total",
+        "duplicates": "incidentd_alerts_duplicate_total",
+        "dead_letters": "incidentd_dead_letters_total",
+        "events_published": "incidentd_incident_events_published_total",
+        "batches": "incidentd_batch_seconds_count",
+        "batch_seconds": "incidentd_batch_seconds_sum",
+        "correlation_seconds": "incidentd_correlation_seconds_sum",
+        "retries": "incidentd_retries_total",
+    }
+    sums = dict.fromkeys(names, 0.0)
+    for worker in run.workers:
+        scraped = worker.metrics()
+        for key, metric in names.items():
+            sums[key] += scraped.get(metric, 0.0)
+    batches = sums["batches"] or 1.0
+    sums["mean_batch_ms"] = 1000 * sums["batch_seconds"] / batches
+    sums["mean_batch_alerts"] = sums["processed"] / batches
+    return {k: round(v, 3) for k, v in sums.items()}
+
+
+def correlation_facts(db: Db, space: str) -> dict[str, Any]:
+    """Stored alerts and incidents, the correlation ratio, and a digest of the grouping."""
+    alerts = db.rows(
+        "SELECT status, count(*) FROM alerts WHERE space = :s AND alert_id NOT LIKE 'warmup-%' "
+        "GROUP BY status",
+        s=space,
+    )
+    by_status = {str(r[0]): int(r[1]) for r in alerts}
+    incidents = db.rows(
+        "SELECT status, merged_into IS NOT NULL, count(*) FROM incidents WHERE space = :s "
+        "GROUP BY 1, 2",
+        s=space,
+    )
+    live = sum(int(r[2]) for r in incidents if not r[1])
+    stored = sum(by_status.values())
+    return {
+        "alerts": stored,
+        "alerts_by_status": by_status,
+        "incidents": live,
+        "incidents_by_status": {str(r[0]): int(r[2]) for r in incidents if not r[1]},
+        "merged_incidents": sum(int(r[2]) for r in incidents if r[1]),
+        "events": int(db.scalar("SELECT count(*) FROM outbox") or 0),
+        "ratio": round(1 - live / stored, 4) if stored else 0.0,
+        "firing_ratio": round(1 - live / by_status.get("firing", 1), 4),
+        "grouping_digest": _grouping_digest(db, space),
+    }
+
+
+def _grouping_digest(db: Db, space: str) -> str:
+    """A hash of which alerts share an incident (independent of incident ids and order)."""
+    rows = db.rows(
+        "SELECT string_agg(alert_id, ',' ORDER BY alert_id) FROM alerts "
+        "WHERE space = :s AND incident_id IS NOT NULL GROUP BY incident_id",
+        s=space,
+    )
+    groups = sorted(str(r[0]) for r in rows)
+    return hashlib.sha256("\n".join(groups).encode()).hexdigest()[:16]
+
+
+def latency(
+    phase: Phase, lineage: Lineage, stream: Stream, rate: float, tag: str = "latency"
+) -> dict[str, Any]:
+    """Produce-to-event latency of each alert at a fixed offered rate, with one worker."""
+    bootstrap, partitions = phase.services.bootstrap, phase.services.partitions
+    with (
+        running(phase, lineage, 1, tag) as run,
+        EventWatcher(bootstrap, run.topics.incidents, partitions) as watcher,
+    ):
+        started = time.perf_counter()
+        sent = produce_paced(bootstrap, run.topics.alerts, stream.records, rate)
+        offered_seconds = time.perf_counter() - started
+        _wait_done(phase, run, stream.unique_valid, interval=0.5)
+        events = int(run.db.scalar("SELECT count(*) FROM outbox") or 0)
+        wait_for(lambda: watcher.count() >= events, phase.timeout, "the incident events")
+        seen = dict(watcher.first_seen)
+    lat = sorted(1000 * (seen[a] - t) for a, t in sent.items() if a in seen)
+    return {
+        "offered_rate": rate,
+        "achieved_rate": round(len(stream.records) / offered_seconds),
+        "records": len(stream.records),
+        "alerts_sent": len(sent),
+        "alerts_in_events": len(lat),
+        "events": events,
+        **percentiles(lat, "ms"),
+    }
+
+
+def percentiles(values: list[float], unit: str) -> dict[str, float]:
+    """p50, p95, p99 and max of sorted `values` (0 when empty)."""
+    if not values:
+        return {f"p50_{unit}": 0.0, f"p95_{unit}": 0.0, f"p99_{unit}": 0.0, f"max_{unit}": 0.0}
+
+    def pick(q: float) -> float:
+        return round(values[min(len(values) - 1, int(q * len(values)))], 4)
+
+    return {
+        f"p50_{unit}": round(statistics.median(values), 4),
+        f"p95_{unit}": pick(0.95),
+        f"p99_{unit}": pick(0.99),
+        f"max_{unit}": round(values[-1], 4),
+    }
