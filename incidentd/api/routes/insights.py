@@ -27,6 +27,7 @@ from incidentd.api.params import (
     values,
     window,
 )
+from incidentd.api.routes.incidents import NOT_FOUND
 from incidentd.schemas.api import (
     AlertPage,
     AlertSearch,
@@ -52,9 +53,6 @@ from incidentd.storage.insights import (
 )
 
 router = APIRouter(prefix="/spaces/{slug}")
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such space (for you) or incident."}
-}
 INVALID: dict[int | str, dict[str, Any]] = {
     422: {"description": "An invalid filter or window; `detail` says which."}
 }
