@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from incidentd.correlation import derive
 from incidentd.correlation.index import IncidentIndex
@@ -197,9 +197,10 @@ class _Run:
 
 def _newer_than_its_fingerprint(incident: Incident, alert: Alert) -> bool:
     """True when `alert` is later than every alert of its fingerprint in `incident`."""
-    times = [a.occurred_at for a in incident.alerts.values() if a.fingerprint == alert.fingerprint]
-    return not times or alert.occurred_at > max(times)
+    latest = incident.latest_of(alert.fingerprint)
+    return latest is None or alert.occurred_at > latest.occurred_at
 
 
 def _last_time(incident: Incident, fingerprint: str) -> datetime:
-    return max(a.occurred_at for a in incident.alerts.values() if a.fingerprint == fingerprint)
+    latest = incident.latest_of(fingerprint)
+    return datetime.min.replace(tzinfo=UTC) if latest is None else latest.occurred_at

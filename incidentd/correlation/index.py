@@ -2,33 +2,54 @@
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from incidentd.correlation.model import Alert, Incident
 from incidentd.correlation.ports import LineageView
 
+_Entry = tuple[datetime, str]  # (occurred_at, incident id) of a firing alert
+_DEFAULT_WIDTH = 6 * 3600.0
+
 
 class IncidentIndex:
-    """Open incidents' firing alerts by product, every incident by fingerprint."""
+    """Open incidents' firing alerts by time bucket and product, every incident by fingerprint.
+
+    Firing alerts of open incidents sit in buckets as wide as the correlation window, so the
+    alerts within the window of a new alert are in its bucket or a neighbour: relatedness
+    looks at three buckets' products that are also in the alert's related set, however long
+    the history of open incidents is. The width follows the window `related` is asked with.
+    """
 
     def __init__(self, incidents: Iterable[Incident]) -> None:
         self.incidents: dict[str, Incident] = {}
         self.home: dict[str, str] = {}
-        self._firing: dict[str, dict[str, list[tuple[datetime, str]]]] = {}
+        self._width = _DEFAULT_WIDTH
+        self._buckets: dict[int, dict[str, list[_Entry]]] = {}
         self._by_fingerprint: dict[str, set[str]] = {}
         for incident in incidents:
             self.incidents[incident.id] = incident
             for alert in incident.alerts.values():
                 self._index_alert(incident, alert)
 
+    def _bucket(self, at: datetime) -> int:
+        return int(at.timestamp() // self._width)
+
     def _index_alert(self, incident: Incident, alert: Alert) -> None:
         self.home[alert.alert_id] = incident.id
         self._by_fingerprint.setdefault(alert.fingerprint, set()).add(incident.id)
         if alert.firing and incident.is_open and incident.merged_into is None:
-            per_incident = self._firing.setdefault(alert.product_id, {})
-            insort(per_incident.setdefault(incident.id, []), (alert.occurred_at, alert.alert_id))
+            products = self._buckets.setdefault(self._bucket(alert.occurred_at), {})
+            products.setdefault(alert.product_id, []).append((alert.occurred_at, incident.id))
+
+    def _rebucket(self, width: float) -> None:
+        self._width = width
+        self._buckets = {}
+        for incident in self.incidents.values():
+            if incident.is_open and incident.merged_into is None:
+                for alert in incident.alerts.values():
+                    if alert.firing:
+                        self._index_alert(incident, alert)
 
     def add(self, incident: Incident, alert: Alert) -> None:
         """Put `alert` into `incident` and index it."""
@@ -38,12 +59,22 @@ class IncidentIndex:
 
     def close(self, incident: Incident) -> None:
         """Stop offering `incident` as a target for new firing alerts."""
-        for product in {a.product_id for a in incident.alerts.values()}:
-            per_incident = self._firing.get(product)
-            if per_incident is not None:
-                per_incident.pop(incident.id, None)
-                if not per_incident:
-                    del self._firing[product]
+        gone = incident.id
+        places = {
+            (self._bucket(a.occurred_at), a.product_id)
+            for a in incident.alerts.values()
+            if a.firing
+        }
+        for bucket, product in places:
+            products = self._buckets.get(bucket)
+            entries = None if products is None else products.get(product)
+            if entries is None:
+                continue
+            entries[:] = [e for e in entries if e[1] != gone]
+            if not entries:
+                del products[product]  # type: ignore[union-attr]
+                if not products:
+                    del self._buckets[bucket]
 
     def open_again(self, incident: Incident) -> None:
         """Offer a reopened incident's firing alerts again."""
@@ -56,28 +87,32 @@ class IncidentIndex:
         moved = sorted(loser.alerts)
         for alert_id in moved:
             self.add(target, loser.alerts[alert_id])
+        for fingerprint in {a.fingerprint for a in loser.alerts.values()}:
+            self._by_fingerprint[fingerprint].discard(loser.id)
         loser.alerts.clear()
-        for ids in self._by_fingerprint.values():
-            ids.discard(loser.id)
+        loser.forget_fingerprint_states()
         return moved
 
     def related(self, alert: Alert, lineage: LineageView, window: timedelta) -> set[str]:
         """Ids of open incidents holding a firing alert related to `alert`."""
+        width = max(window.total_seconds(), 1.0)
+        if width != self._width:
+            self._rebucket(width)
+        at = alert.occurred_at
+        low, high = at - window, at + window
         candidates = lineage.related_set(alert.product_id)
-        if len(self._firing) <= len(candidates):
-            products = [p for p in self._firing if p in candidates]
-        else:
-            products = [p for p in candidates if p in self._firing]
-        low, high = alert.occurred_at - window, alert.occurred_at + window
         found: set[str] = set()
-        for product in products:
-            for incident_id, times in self._firing[product].items():
-                if incident_id in found or self.incidents[incident_id].space != alert.space:
-                    continue
-                i = bisect_left(times, (low, ""))
-                if i < len(times) and times[i][0] <= high:
-                    found.add(incident_id)
-        return found
+        middle = self._bucket(at)
+        for bucket in (middle - 1, middle, middle + 1):
+            products = self._buckets.get(bucket)
+            if not products:
+                continue
+            for product in products.keys() & candidates:
+                for when, incident_id in products[product]:
+                    if low <= when <= high:
+                        found.add(incident_id)
+        space = alert.space
+        return {i for i in found if self.incidents[i].space == space}
 
     def forget(self, incident_id: str) -> None:
         """Drop an incident and its alerts from the index entirely."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import islice
 
 from incidentd.schemas.common import (
     AlertStatus,
@@ -83,6 +84,14 @@ class Incident:
     cleared_at: datetime | None = None
     first_alert_at: datetime | None = None
     last_alert_at: datetime | None = None
+    # Latest alert per fingerprint, kept up to date as `alerts` grows (alerts are only ever
+    # added to an incident, or all taken away by a merge), so a recovery costs O(new alerts)
+    # instead of a walk over every alert of a big incident.
+    _fp_latest: dict[str, Alert] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _fp_seen: int = field(default=0, init=False, repr=False, compare=False)
+    _fp_firing: int = field(default=0, init=False, repr=False, compare=False)
 
     @property
     def is_open(self) -> bool:
@@ -95,18 +104,40 @@ class Incident:
         return len(self.alerts)
 
     def fingerprint_states(self) -> dict[str, Alert]:
-        """The latest alert (by occurred_at, then resolved-last) of every fingerprint."""
-        latest: dict[str, Alert] = {}
-        for alert in self.alerts.values():
-            seen = latest.get(alert.fingerprint)
-            if seen is None or _state_key(alert) > _state_key(seen):
+        """The latest alert (by occurred_at, then resolved-last) of every fingerprint.
+
+        The mapping is the incident's own cache: read it, do not change it.
+        """
+        count = len(self.alerts)
+        if count < self._fp_seen:  # alerts were taken away: start over
+            self.forget_fingerprint_states()
+        if count > self._fp_seen:
+            latest = self._fp_latest
+            for alert in islice(self.alerts.values(), self._fp_seen, None):
+                seen = latest.get(alert.fingerprint)
+                if seen is None:
+                    self._fp_firing += alert.firing
+                elif _state_key(alert) > _state_key(seen):
+                    self._fp_firing += alert.firing - seen.firing
+                else:
+                    continue
                 latest[alert.fingerprint] = alert
-        return latest
+            self._fp_seen = count
+        return self._fp_latest
+
+    def forget_fingerprint_states(self) -> None:
+        """Drop the cache behind `fingerprint_states` (after alerts were removed)."""
+        self._fp_latest = {}
+        self._fp_seen = 0
+        self._fp_firing = 0
+
+    def latest_of(self, fingerprint: str) -> Alert | None:
+        """The latest alert of `fingerprint` in this incident, if it holds one."""
+        return self.fingerprint_states().get(fingerprint)
 
     def all_clear(self) -> bool:
         """True when every fingerprint's latest alert is a recovery."""
-        states = self.fingerprint_states()
-        return bool(states) and all(not a.firing for a in states.values())
+        return bool(self.fingerprint_states()) and self._fp_firing == 0
 
 
 def _state_key(alert: Alert) -> tuple[datetime, int, str]:
