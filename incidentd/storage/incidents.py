@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
@@ -9,13 +10,11 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Row, text
-from sqlalchemy.dialects.postgresql import insert
 
 from incidentd.correlation.model import Change, Incident, Outcome
 from incidentd.schemas.common import Impact, IncidentStatus, Severity
 from incidentd.schemas.incident import IncidentEvent, IncidentResource
 from incidentd.storage.alerts import ALERT_COLUMNS, alert_from_row, assign_alerts
-from incidentd.storage.tables import Incident as IncidentTable
 
 _OPEN_STATE = text(
     """
@@ -100,10 +99,63 @@ def incident_from_row(row: Row[Any]) -> Incident:
     )
 
 
+_ARRAYS = ("blast_radius", "products", "suspected_upstream", "tags")
+_INCIDENT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("state_seq", "bigint"),
+    ("id", "uuid"),
+    ("space", "text"),
+    ("title", "text"),
+    ("description", "text"),
+    ("status", "text"),
+    ("severity", "text"),
+    ("severity_locked", "boolean"),
+    ("impact", "text"),
+    ("root_cause", "text"),
+    ("root_product_id", "text"),
+    ("root_locked", "boolean"),
+    ("blast_radius", "jsonb"),
+    ("products", "jsonb"),
+    ("suspected_upstream", "jsonb"),
+    ("tags", "jsonb"),
+    ("ticket_id", "text"),
+    ("merged_into", "uuid"),
+    ("alert_count", "integer"),
+    ("version", "integer"),
+    ("created_at", "timestamptz"),
+    ("updated_at", "timestamptz"),
+    ("resolved_at", "timestamptz"),
+    ("cleared_at", "timestamptz"),
+    ("first_alert_at", "timestamptz"),
+    ("last_alert_at", "timestamptz"),
+)
+
+
+def _upsert_sql() -> str:
+    names = [n for n, _ in _INCIDENT_COLUMNS]
+    picks = [
+        f"ARRAY(SELECT jsonb_array_elements_text(x.{n}))" if n in _ARRAYS else f"x.{n}"
+        for n in names
+    ]
+    record = ", ".join(f"{n} {t}" for n, t in _INCIDENT_COLUMNS)
+    updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in names if n not in ("id", "created_at"))
+    return (
+        f"INSERT INTO incidents ({', '.join(names)}) "
+        f"SELECT {', '.join(picks)} "
+        f"FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS x({record}, n bigint) "
+        f"ORDER BY x.n "
+        f"ON CONFLICT (id) DO UPDATE SET {updates}"
+    )
+
+
+# One JSON document per statement, as for alerts: a batch touches hundreds of incidents, and
+# per-row parameters (arrays above all) cost more on the client than the writes on the server.
+_UPSERT = text(_upsert_sql())
+
+
 def _row_values(incident: Incident, alert_count: int, seq: int) -> dict[str, object]:
     return {
         "state_seq": seq,
-        "id": uuid.UUID(incident.id),
+        "id": incident.id,
         "space": incident.space,
         "title": incident.title,
         "description": incident.description,
@@ -114,12 +166,12 @@ def _row_values(incident: Incident, alert_count: int, seq: int) -> dict[str, obj
         "root_cause": incident.root_cause,
         "root_product_id": incident.root_product_id,
         "root_locked": incident.root_locked,
-        "blast_radius": list(incident.blast_radius),
-        "products": list(incident.products),
-        "suspected_upstream": list(incident.suspected_upstream),
-        "tags": list(incident.tags),
+        "blast_radius": incident.blast_radius,
+        "products": incident.products,
+        "suspected_upstream": incident.suspected_upstream,
+        "tags": incident.tags,
         "ticket_id": incident.ticket_id,
-        "merged_into": None if incident.merged_into is None else uuid.UUID(incident.merged_into),
+        "merged_into": incident.merged_into,
         "alert_count": alert_count,
         "version": incident.version,
         "created_at": incident.created_at,
@@ -132,13 +184,10 @@ def _row_values(incident: Incident, alert_count: int, seq: int) -> dict[str, obj
 
 
 def upsert_incidents(conn: Connection, incidents: Iterable[tuple[Incident, int]], seq: int) -> None:
-    """Write incidents (insert or overwrite) in one batched statement, stamped with `seq`."""
-    values = [_row_values(i, n, seq) for i, n in incidents]
-    if not values:
-        return
-    stmt = insert(IncidentTable)
-    update = {c: stmt.excluded[c] for c in values[0] if c not in ("id", "created_at")}
-    conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=update), values)
+    """Write incidents (insert or overwrite) in one statement, stamped with `seq`."""
+    values = [dict(_row_values(i, n, seq), n=k) for k, (i, n) in enumerate(incidents)]
+    if values:
+        conn.execute(_UPSERT, {"rows": orjson.dumps(values).decode()})
 
 
 def to_resource(incident: Incident, alert_count: int | None = None) -> IncidentResource:
@@ -194,25 +243,21 @@ def save_outcome(
     upsert_incidents(conn, [(c.incident, _alert_count(c)) for c in changes], seq)
     new = set(new_alert_ids)
     assign_alerts(conn, {a: i for a, i in outcome.assignments.items() if a not in new}, now)
-    history = [
+    history: list[dict[str, object]] = [
         {
-            "incident_id": uuid.UUID(c.incident.id),
+            "incident_id": c.incident.id,
             "state": h.state.value,
-            "alert_ids": list(h.alert_ids),
-            "detail": orjson.dumps(h.detail).decode(),
+            "alert_ids": h.alert_ids,
+            "detail": h.detail,
             "at": h.at,
         }
         for c in changes
         for h in c.history
     ]
+    for k, row in enumerate(history):
+        row["n"] = k  # rows get ids in this order
     if history:
-        conn.execute(
-            text(
-                "INSERT INTO incident_history (incident_id, state, alert_ids, detail, at) "
-                "VALUES (:incident_id, :state, :alert_ids, CAST(:detail AS jsonb), :at)"
-            ),
-            history,
-        )
+        conn.execute(_INSERT_HISTORY, {"rows": orjson.dumps(history).decode()})
     events = [_event_row(c, now, topic) for c in changes]
     if events:
         write_outbox(conn, events)
@@ -238,12 +283,48 @@ def _event_row(change: Change, now: datetime, topic: str) -> dict[str, object]:
     }
 
 
+_INSERT_HISTORY = text(
+    """
+    INSERT INTO incident_history (incident_id, state, alert_ids, detail, at)
+    SELECT x.incident_id, x.state, ARRAY(SELECT jsonb_array_elements_text(x.alert_ids)),
+           x.detail, x.at
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+         AS x(incident_id uuid, state text, alert_ids jsonb, detail jsonb, at timestamptz, n bigint)
+    ORDER BY x.n
+    """
+)
+_INSERT_OUTBOX = text(
+    """
+    INSERT INTO outbox (topic, key, payload, incident_id)
+    SELECT x.topic, x.key, decode(x.payload, 'base64'), x.incident_id
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+         AS x(topic text, key text, payload text, incident_id uuid, n bigint)
+    ORDER BY x.n
+    """
+)
+
+
 def write_outbox(conn: Connection, rows: list[dict[str, object]]) -> None:
-    """Queue messages for the relay, in the caller's transaction."""
-    conn.execute(
-        text(
-            "INSERT INTO outbox (topic, key, payload, incident_id) "
-            "VALUES (:topic, :key, :payload, :incident_id)"
-        ),
-        rows,
-    )
+    """Queue messages for the relay, in the caller's transaction, in one statement.
+
+    Each row has `topic`, `key`, `payload` (bytes) and `incident_id`; rows get ids in order.
+    """
+    if not rows:
+        return
+    docs = [
+        {
+            "topic": r["topic"],
+            "key": r["key"],
+            "payload": base64.b64encode(_as_bytes(r["payload"])).decode(),
+            "incident_id": None if r["incident_id"] is None else str(r["incident_id"]),
+            "n": k,
+        }
+        for k, r in enumerate(rows)
+    ]
+    conn.execute(_INSERT_OUTBOX, {"rows": orjson.dumps(docs).decode()})
+
+
+def _as_bytes(value: object) -> bytes:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    raise TypeError(f"an outbox payload must be bytes, not {type(value).__name__}")

@@ -86,10 +86,10 @@ def process_batch(
             space_alerts = [a.alert for a in fresh if a.alert.space == slug]
             incident_of.update(_correlate_space(conn, spaces.get(slug), space_alerts, ctx, result))
         inserted = insert_alerts(conn, fresh, incident_of, now)
-        if len(inserted) != len(fresh):
+        if inserted != len(fresh):
             # Another worker stored one of these ids under another space meanwhile.
-            raise ConcurrentInsertError(sorted(fresh_ids - inserted)[:5])
-        result.stored = len(inserted)
+            raise ConcurrentInsertError(sorted(fresh_ids)[:5])
+        result.stored = inserted
         crash_point("before_db_commit")
     for space, state in checked_out.items():  # only reached when the commit succeeded
         states.checkin(space, state)

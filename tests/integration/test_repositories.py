@@ -129,7 +129,7 @@ def incident_of(engine: Engine, alert_id: str) -> str | None:
 # -- insert_alerts ------------------------------------------------------------------------------
 
 
-def test_insert_alerts_returns_only_new_ids_and_keeps_the_raw_payload(engine: Engine) -> None:
+def test_insert_alerts_counts_only_new_ids_and_keeps_the_raw_payload(engine: Engine) -> None:
     body = {
         "schema_version": 1,
         "alert_id": "raw-1",
@@ -144,13 +144,14 @@ def test_insert_alerts_returns_only_new_ids_and_keeps_the_raw_payload(engine: En
     }
     first = [parse_alert(orjson.dumps(body)), new_alert("raw-2", "orders", 1)]
     with engine.begin() as conn:
-        assert insert_alerts(conn, first) == {"raw-1", "raw-2"}
+        assert insert_alerts(conn, first) == 2
     with engine.begin() as conn:
-        assert insert_alerts(conn, first) == set()
+        assert insert_alerts(conn, first) == 0
     with engine.begin() as conn:
         mixed = [*first, new_alert("raw-3", "orders", 2), new_alert("raw-3", "orders", 2)]
-        assert insert_alerts(conn, mixed) == {"raw-3"}
+        assert insert_alerts(conn, mixed) == 1
     assert scalar(engine, "SELECT count(*) FROM alerts") == 3
+    assert scalar(engine, "SELECT count(*) FROM alerts WHERE alert_id = 'raw-3'") == 1
 
     row = rows(
         engine,
