@@ -54,14 +54,16 @@ def decode_json(value: bytes | None) -> Any:
         data = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
         raise RecordError("invalid_json", f"not valid JSON: {exc}") from exc
-    if _SUSPICIOUS_NUMBER.search(value):
+    if _BIG_EXPONENT.search(value) or (len(value) >= 1000 and _LONG_DIGITS.search(value)):
         _check_numbers(value)
     return data
 
 
 # PostgreSQL's numeric (behind jsonb) keeps at most 131072 digits before the point and 16383
 # after; orjson reads such numbers as floats, so look closer only when the text hints at one.
-_SUSPICIOUS_NUMBER = re.compile(rb"[eE][-+]?[0-9]{4,}|[0-9]{1000,}")
+# (Two patterns, and the long one only on long records: one alternation cost ~3x more.)
+_BIG_EXPONENT = re.compile(rb"[eE][-+]?[0-9]{4}")
+_LONG_DIGITS = re.compile(rb"[0-9]{1000}")
 _MAX_INTEGER_DIGITS = 131_072
 _MAX_FRACTION_DIGITS = 16_383
 

@@ -8,6 +8,7 @@ republishes: delivery is at least once and consumers drop duplicates by `event_i
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import structlog
@@ -19,6 +20,7 @@ from incidentd.worker.metrics import Health, WorkerMetrics
 
 log = structlog.get_logger(__name__)
 RELAY_LOCK = 7_140_002
+PURGE_EVERY_SECONDS = 60.0
 
 
 class OutboxRelay:
@@ -43,7 +45,7 @@ class OutboxRelay:
         self._interval = interval
         self._backoff_max = backoff_max
         self._wake = threading.Event()
-        self._purged = 0.0
+        self._purged = -PURGE_EVERY_SECONDS
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
 
@@ -145,7 +147,12 @@ class OutboxRelay:
                 "FROM outbox WHERE sent_at IS NULL AND channel = 'kafka'"
             )
         ).one()
-        conn.execute(text("DELETE FROM outbox WHERE sent_at < now() - interval '1 day'"))
         conn.commit()
+        now = time.monotonic()
+        if now - self._purged >= PURGE_EVERY_SECONDS:
+            # Not on every round: without an index on sent_at this is a scan of the outbox.
+            conn.execute(text("DELETE FROM outbox WHERE sent_at < now() - interval '1 day'"))
+            conn.commit()
+            self._purged = now
         self._metrics.outbox_backlog.set(row.n)
         self._metrics.outbox_oldest_age.set(float(row.age))
