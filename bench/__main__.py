@@ -1,4 +1,4 @@
-"""`python -m bench run`: measure incidentd end to end and write JSON (see bench/README.md)."""
+"""`python -m bench run` / `soak`: measure incidentd end to end and write JSON (bench/README.md)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,14 @@ from rich.console import Console
 
 from bench.report import markdown, print_tables, targets, write_json
 from bench.run import PHASES, Config, run
+from bench.soak import failed as soak_failed
+from bench.soak import markdown as soak_markdown
+from bench.soak import print_tables as print_soak_tables
+from bench.soak import soak
 from incidentd.app.logs import configure_logging
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
+SOAK_OUT = DEFAULT_OUT.with_name("soak.json")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -103,6 +108,31 @@ def run_command(  # noqa: PLR0917 (typer options are parameters)
     failed = _failed(result)
     if failed:
         console.log(f"[red]phases that failed: {', '.join(failed)}[/red]")
+        raise typer.Exit(1)
+
+
+@app.command("soak")
+def soak_command(
+    scale: Annotated[
+        int,
+        typer.Option(min=1, help="INCIDENTD_SOAK_SCALE: 1,200 x K alerts, 6 x K kills, 30 x K s."),
+    ] = 3,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds the whole pytest run may take (default 1,200 x K).")
+    ] = 0.0,
+    out: Annotated[Path, typer.Option(help="Where to write the JSON.")] = SOAK_OUT,
+) -> None:
+    """Run the failure tests marked `soak` at --scale and tabulate what they checked."""
+    console = Console(stderr=True)
+    result = soak(scale, timeout or 1200.0 * scale, console)
+    write_json(result, out)
+    out.with_suffix(".md").write_text(soak_markdown(result))
+    print_soak_tables(result, Console(width=max(Console().width, 140)))
+    console.log(
+        f"wrote {out} and {out.with_suffix('.md')}; pytest log {result['meta']['pytest_log']}"
+    )
+    if soak_failed(result):
+        console.log(f"[red]soak failed: {result['pytest']['summary'] or 'no pytest summary'}[/red]")
         raise typer.Exit(1)
 
 
