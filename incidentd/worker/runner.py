@@ -6,6 +6,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -39,6 +40,12 @@ from incidentd.worker.state import StateCache
 log = structlog.get_logger(__name__)
 MAX_DEAD_LETTER_BYTES = 100 * 1024 * 1024  # a dead letter keeps the original bytes
 LOCK_NOT_AVAILABLE = "55P03"
+# One attempt to commit offsets or to publish dead letters; a failed attempt is retried with
+# backoff, so an unreachable broker never blocks the loop (and /healthz) for long.
+KAFKA_ATTEMPT_SECONDS = 10.0
+# How long the consumer may be without its group coordinator before /healthz says so (the
+# coordinator can move between brokers: a moment without one is no outage).
+COORDINATOR_LOST_GRACE_SECONDS = 2.0
 
 
 class Worker:
@@ -61,6 +68,7 @@ class Worker:
         self._http: Any = None
         self._last_refresh = 0.0
         self._lag_reported: set[TopicPartition] = set()
+        self._coordinator_seen_at = time.monotonic()
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -87,33 +95,73 @@ class Worker:
             )
         if s.metrics_port:
             self._http = serve(s.metrics_host, s.metrics_port, self.metrics, self.health)
-        self._producer = KafkaProducer(
-            bootstrap_servers=s.kafka_bootstrap_servers,
+        try:
+            if self._mailer is not None:
+                self._mailer.start()
+            self._producer = self._connect(self._make_producer)
+            if self._producer is None:
+                return  # stopped before a broker answered
+            self._relay = OutboxRelay(
+                self.engine,
+                self._producer,
+                self.metrics,
+                self.health,
+                batch=s.outbox_batch,
+                interval=s.outbox_interval_seconds,
+                backoff_max=s.retry_backoff_max_seconds,
+            )
+            self._relay.start()
+            self._consumer = self._connect(self._make_consumer)
+            if self._consumer is None:
+                return
+            log.info(
+                "worker.started", group=s.consumer_group, topics=[s.alerts_topic, s.lineage_topic]
+            )
+            self._loop()
+        finally:
+            self._shutdown()
+
+    def _connect(self, make: Callable[[], Any]) -> Any:
+        """Create a Kafka client, retrying with backoff while no broker answers; None if stopped.
+
+        A worker started during a broker outage waits for it (503 on /healthz) instead of
+        exiting, which an orchestrator would turn into a crash loop.
+        """
+        delay = self.settings.retry_backoff_initial_seconds
+        while not self.stopping.is_set():
+            try:
+                client = make()
+            except KafkaError as exc:  # kafka-python gives up bootstrapping after 30 s
+                self.health.fail("kafka", type(exc).__name__)
+                self.metrics.retries.labels("connect").inc()
+                log.warning("kafka.connect_failed", error=str(exc)[:300], delay=delay)
+                self.stopping.wait(delay)
+                delay = min(delay * 2, self.settings.retry_backoff_max_seconds)
+            else:
+                self.health.ok("kafka")
+                return client
+        return None
+
+    def _make_producer(self) -> Any:
+        return KafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
             max_request_size=MAX_DEAD_LETTER_BYTES,
             acks="all",
             linger_ms=5,
             max_in_flight_requests_per_connection=1,
             retries=2**31 - 1,
+            # Events and dead letters are delivered at least once and deduplicated downstream
+            # (event_id/version), so idempotent producing guarantees nothing more here. Off,
+            # because Tansu (the embedded broker) answers a batch retried across its own
+            # restart with DUPLICATE_SEQUENCE_NUMBER without having kept it: kafka-python
+            # takes that as success and the event would be lost. With one request in flight
+            # a retry cannot reorder anything; at worst it duplicates.
+            enable_idempotence=False,
+            # A send waiting for metadata or buffer space fails after this instead of 60 s, so
+            # a dead-letter attempt (retried with backoff) never outlasts the main-loop check.
+            max_block_ms=int(KAFKA_ATTEMPT_SECONDS * 1000),
             client_id="incidentd-worker",
         )
-        self._relay = OutboxRelay(
-            self.engine,
-            self._producer,
-            self.metrics,
-            self.health,
-            batch=s.outbox_batch,
-            interval=s.outbox_interval_seconds,
-            backoff_max=s.retry_backoff_max_seconds,
-        )
-        self._relay.start()
-        if self._mailer is not None:
-            self._mailer.start()
-        self._consumer = self._make_consumer()
-        log.info("worker.started", group=s.consumer_group, topics=[s.alerts_topic, s.lineage_topic])
-        try:
-            self._loop()
-        finally:
-            self._shutdown()
 
     def _make_consumer(self) -> Any:
         s = self.settings
@@ -156,7 +204,7 @@ class Worker:
                 polled = self._consumer.poll(
                     timeout_ms=s.poll_timeout_ms, max_records=s.batch_max_records
                 )
-                self.health.ok("kafka")
+                self._check_broker()
                 # A main loop that stops coming back (a hung group join, a stuck batch) must
                 # show on /healthz so the orchestrator can restart the worker.
                 self.health.beat("main_loop", max(60.0, 2 * s.max_poll_interval_ms / 1000))
@@ -187,10 +235,13 @@ class Worker:
         self.metrics.processed.inc(result.stored)
         self.metrics.duplicates.inc(result.duplicates)
         crash_point("after_db_commit")
-        self._dead_letter(dead + result.dead_letters)
+        if not self._dead_letter(dead + result.dead_letters, polled):
+            return  # stopping, or the partitions moved on: replayed, stored ones are skipped
         if self._relay is not None and result.events:
             self._relay.wake()
-        self._commit(polled)
+        if not self._kafka_retry("commit", lambda: self._commit(polled), polled):
+            log.warning("commit.abandoned", reason="stopping or partitions reassigned")
+            return
         log.debug("batch.done", stored=result.stored, events=result.events, dead=len(dead))
 
     def _process(self, alerts: list[NewAlert], lineage: list[LineageRecord]) -> BatchResult:
@@ -312,13 +363,56 @@ class Worker:
             return False
         return True
 
+    def _kafka_retry(
+        self, stage: str, attempt: Callable[[], None], polled: dict[TopicPartition, list[Any]]
+    ) -> bool:
+        """Run `attempt` until the broker takes it; False when stopping or the partitions moved.
+
+        Failures wait with the same exponential backoff as database retries, polling paused
+        partitions meanwhile (so the group can be joined again once the broker is back).
+        """
+        delay = self.settings.retry_backoff_initial_seconds
+        try:
+            while True:
+                try:
+                    attempt()
+                    return True
+                except KafkaError as exc:
+                    self.health.fail(stage, type(exc).__name__)
+                    self.metrics.retries.labels(stage).inc()
+                    log.warning(f"{stage}.retry", error=str(exc)[:300], delay=delay)
+                if not self._hold(polled, delay):
+                    return False
+                delay = min(delay * 2, self.settings.retry_backoff_max_seconds)
+        finally:
+            # Succeeded, or given up (another worker replays the batch): nothing waits any more.
+            self.health.ok(stage)
+            self._consumer.resume(*self._consumer.paused())
+
+    def _check_broker(self) -> None:
+        """Report `kafka` failing while the group coordinator has been unreachable for a while."""
+        now = time.monotonic()
+        if not _coordinator_unknown(self._consumer):
+            self._coordinator_seen_at = now
+            self.health.ok("kafka")
+        elif now - self._coordinator_seen_at > COORDINATOR_LOST_GRACE_SECONDS:
+            self.health.fail("kafka", "group coordinator unreachable")
+
     def _wait_keeping_membership(self, delay: float) -> bool:
         """Wait `delay` seconds while polling paused partitions; True when stopping."""
         deadline = time.monotonic() + delay
         while time.monotonic() < deadline:
             if self.stopping.is_set():
                 return True
-            fetched = self._consumer.poll(timeout_ms=min(200, int(delay * 1000)))
+            try:
+                fetched = self._consumer.poll(timeout_ms=min(200, int(delay * 1000)))
+            except KafkaError as exc:
+                self.health.fail("kafka", type(exc).__name__)
+                log.warning("poll.failed", error=str(exc)[:300])
+                fetched = {}
+                self.stopping.wait(min(1.0, max(0.0, deadline - time.monotonic())))
+            else:
+                self._check_broker()
             self.health.beat("main_loop", max(60.0, 2 * self.settings.max_poll_interval_ms / 1000))
             for tp, records in fetched.items():
                 # Partitions assigned by a rebalance meanwhile are not paused yet: put what
@@ -327,19 +421,13 @@ class Worker:
             self._consumer.pause(*self._consumer.assignment())
         return self.stopping.is_set()
 
-    def _dead_letter(self, dead: list[DeadLetter]) -> None:
+    def _dead_letter(self, dead: list[DeadLetter], polled: dict[TopicPartition, list[Any]]) -> bool:
+        """Publish dead letters until the broker has them all; False when the batch is given up."""
         if not dead:
-            return
-        pending = [(d, self._send_dead(d, d.value)) for d in dead]
-        self._producer.flush(timeout=60)
-        for d, future in pending:
-            try:
-                future.get(timeout=60)
-            except (MessageSizeTooLargeError, RecordListTooLargeError) as exc:
-                # The DLQ cannot hold these bytes: keep the letter, its reason and where the
-                # original sits, so nothing disappears silently.
-                log.error("dead_letter.too_large", size=len(d.value or b""), error=str(exc))
-                self._send_dead(d, None, dropped=len(d.value or b"")).get(timeout=60)
+            return True
+        letters = [_Letter(d) for d in dead]
+        if not self._kafka_retry("dlq", lambda: self._deliver(letters), polled):
+            return False
         for d in dead:
             self.metrics.dead_letters.labels(d.error_type).inc()
             log.warning(
@@ -350,6 +438,36 @@ class Worker:
                 offset=d.offset,
                 error=d.error[:200],
             )
+        return True
+
+    def _deliver(self, letters: list[_Letter]) -> None:
+        """Send the letters not in flight, then wait for every acknowledgement (or raise).
+
+        After a failed attempt a letter still in flight is waited for again (the producer keeps
+        retrying it), not sent twice; one whose send failed for good is sent again.
+        """
+        for letter in letters:
+            if letter.future is None or letter.future.failed():
+                letter.future = self._send_letter(letter)
+        self._producer.flush(timeout=KAFKA_ATTEMPT_SECONDS)
+        for letter in letters:
+            try:
+                letter.future.get(timeout=KAFKA_ATTEMPT_SECONDS)
+            except (MessageSizeTooLargeError, RecordListTooLargeError) as exc:
+                if letter.dropped:
+                    raise
+                _drop_bytes(letter, exc)
+                letter.future = self._send_letter(letter)
+                letter.future.get(timeout=KAFKA_ATTEMPT_SECONDS)
+
+    def _send_letter(self, letter: _Letter) -> Any:
+        d = letter.dead
+        if not letter.dropped:
+            try:
+                return self._send_dead(d, d.value)
+            except (MessageSizeTooLargeError, RecordListTooLargeError) as exc:
+                _drop_bytes(letter, exc)  # over the producer's own limit
+        return self._send_dead(d, None, dropped=len(d.value or b""))
 
     def _send_dead(self, d: DeadLetter, value: bytes | None, dropped: int = 0) -> Any:
         headers = [
@@ -370,7 +488,7 @@ class Worker:
             if records
         }
         try:
-            self._consumer.commit(offsets)
+            self._consumer.commit(offsets, timeout_ms=int(KAFKA_ATTEMPT_SECONDS * 1000))
         except CommitFailedError as exc:
             # The group moved on; the new owner replays from the last commit (idempotent).
             log.warning("commit.failed", error=str(exc)[:300])
@@ -384,7 +502,11 @@ class Worker:
             high = self._consumer.highwater(tp)
             if high is None:
                 continue
-            position = self._consumer.position(tp)
+            # timeout 0: a position still to be fetched from an unreachable coordinator must
+            # not block the loop; it is reported once known.
+            position = self._consumer.position(tp, timeout_ms=0)
+            if position is None:
+                continue
             self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
                 max(0, high - position)
             )
@@ -406,6 +528,34 @@ class Worker:
             self.metrics.lineage_version.labels(space).set(version)
         if changed:
             log.info("lineage.refreshed", spaces=changed)
+
+
+@dataclass
+class _Letter:
+    """A dead letter on its way to the DLQ."""
+
+    dead: DeadLetter
+    future: Any = None  # the producer's future of the last send
+    dropped: bool = False  # sent without the original bytes (the DLQ refused their size)
+
+
+def _drop_bytes(letter: _Letter, exc: Exception) -> None:
+    """Send `letter` without its bytes from now on: the DLQ cannot hold them."""
+    # The letter keeps its reason and where the original sits, so nothing disappears silently.
+    log.error("dead_letter.too_large", size=len(letter.dead.value or b""), error=str(exc))
+    letter.dropped = True
+
+
+def _coordinator_unknown(consumer: Any) -> bool:
+    """Whether the consumer has no reachable group coordinator (the broker is gone).
+
+    A poll does not fail while no broker answers, it returns nothing, and kafka-python has no
+    public call for this: ask its coordinator (kafka-python is pinned; a client without that
+    method reports the coordinator as known, as before this check existed).
+    """
+    coordinator = getattr(consumer, "_coordinator", None)
+    check = getattr(coordinator, "coordinator_unknown", None)
+    return bool(check()) if callable(check) else False
 
 
 def _dead(rec: Any, error: str, error_type: str) -> DeadLetter:
