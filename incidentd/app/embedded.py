@@ -40,6 +40,7 @@ _PG_DEFAULT_SETTINGS: Mapping[str, str] = {
     "max_connections": "200",
 }
 _TOPIC_ALREADY_EXISTS = 36
+MEMORY_STORAGE = "memory://tansu/"
 
 
 class ServiceError(RuntimeError):
@@ -336,17 +337,29 @@ class EmbeddedPostgres(_TempService):
 
 
 class EmbeddedBroker(_TempService):
-    """A Tansu Kafka-protocol broker on 127.0.0.1 with in-memory storage, run as a subprocess.
+    """A Tansu Kafka-protocol broker on 127.0.0.1, run as a subprocess.
 
-    Memory storage means every `stop()`/`restart()` loses all topics, records and committed
-    offsets: after a restart, topics must be created again.
+    By default storage is in memory: every `stop()`/`restart()` loses all topics, records and
+    committed offsets, and after a restart topics must be created again. With an `s3://bucket/`
+    `storage_engine` (and the object store's `AWS_*` variables in `env`, e.g. pointing at a
+    local S3-compatible server) topics, records and committed offsets survive a restart, even
+    after `kill()`.
     """
 
     can_restart = True
 
-    def __init__(self, port: int | None = None, *, start_timeout: float = 20.0) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        start_timeout: float = 20.0,
+        storage_engine: str = MEMORY_STORAGE,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.start_timeout = start_timeout
+        self.storage_engine = storage_engine
+        self._env = dict(env or {})
         self._run_dir = Path(tempfile.mkdtemp(prefix="incidentd-tansu-"))
         self.log_path = self._run_dir / "tansu.log"
         self._proc: subprocess.Popen[bytes] | None = None
@@ -385,9 +398,23 @@ class EmbeddedBroker(_TempService):
         Tansu's graceful shutdown lingers for about the session timeout once a consumer group
         existed; with memory storage there is nothing to save, so the grace period is short.
         """
+        self._end(grace)
+
+    def kill(self) -> None:
+        """SIGKILL the broker, as a crash would; `start()` brings it back on the same port."""
+        self._end(0.0)
+
+    def restart(self) -> None:
+        """Stop and start the broker on the same port; memory storage loses all data."""
+        self.stop()
+        self.start()
+
+    def _end(self, grace: float) -> None:
+        """Signal the process (SIGKILL when `grace` is 0), reap it and close the log."""
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
+            if grace > 0:
+                proc.send_signal(signal.SIGTERM)
             try:
                 proc.wait(grace)
             except subprocess.TimeoutExpired:
@@ -396,11 +423,6 @@ class EmbeddedBroker(_TempService):
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
-
-    def restart(self) -> None:
-        """Stop and start the broker on the same port; memory storage loses all data."""
-        self.stop()
-        self.start()
 
     def create_topics(self, names: Sequence[str], partitions: int = 4) -> None:
         """Create topics if missing (idempotent)."""
@@ -419,7 +441,7 @@ class EmbeddedBroker(_TempService):
             "--advertised-listener-url",
             listener,
             "--storage-engine",
-            "memory://tansu/",
+            self.storage_engine,
         ]
 
     def _spawn(self) -> None:
@@ -431,6 +453,7 @@ class EmbeddedBroker(_TempService):
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             cwd=self._run_dir,
+            env={**os.environ, **self._env} if self._env else None,
         )
 
     def _wait_ready(self, deadline: float) -> None:
