@@ -6,6 +6,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +67,8 @@ class Worker:
         self._relay: OutboxRelay | None = None
         self._mailer: Mailer | None = None
         self._http: Any = None
+        # One thread parses the batch read ahead while the main thread waits on PostgreSQL.
+        self._parser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse")
         self._last_refresh = 0.0
         self._lag_reported: set[TopicPartition] = set()
         self._coordinator_seen_at = time.monotonic()
@@ -182,6 +185,7 @@ class Worker:
         return consumer
 
     def _shutdown(self) -> None:
+        self._parser.shutdown(wait=True, cancel_futures=True)
         if self._consumer is not None:
             self._consumer.close(autocommit=False)
         if self._relay is not None:
@@ -197,30 +201,57 @@ class Worker:
     # -- the loop ---------------------------------------------------------------------------
 
     def _loop(self) -> None:
-        s = self.settings
+        ahead: _ReadAhead | None = None
         while not self.stopping.is_set():
             self._maybe_refresh_lineage()
-            try:
-                polled = self._consumer.poll(
-                    timeout_ms=s.poll_timeout_ms, max_records=s.batch_max_records
-                )
-                self._check_broker()
-                # A main loop that stops coming back (a hung group join, a stuck batch) must
-                # show on /healthz so the orchestrator can restart the worker.
-                self.health.beat("main_loop", max(60.0, 2 * s.max_poll_interval_ms / 1000))
-            except KafkaError as exc:
-                self.health.fail("kafka", type(exc).__name__)
-                self.metrics.retries.labels("poll").inc()
-                log.warning("poll.failed", error=str(exc)[:300])
-                self.stopping.wait(1.0)
-                continue
+            polled: dict[TopicPartition, list[Any]] | None
+            parsed: _Parsed | None
+            if ahead is not None:
+                polled, parsed = ahead.polled, ahead.parsed.result()
+                ahead = None
+            else:
+                polled = self._poll(self.settings.poll_timeout_ms)
+                if polled is None:
+                    continue
+                parsed = self._parse(polled) if polled else None
             if polled:
-                self._handle(polled)
+                # Read what the consumer has buffered already and parse it on another thread
+                # while this batch waits on PostgreSQL (psycopg lets go of the GIL meanwhile).
+                more = self._poll(0)
+                if more:
+                    ahead = _ReadAhead(more, self._parser.submit(self._parse, more))
+                if not self._handle(polled, parsed):
+                    # Given up (stopping, or partitions moved): the group has been rebalanced,
+                    # so every partition restarts from its committed offset; what was read
+                    # ahead is read again, and committing it now would skip this batch.
+                    ahead = None
             self._update_lag()
             self.metrics.ready.set(0 if self.health.problems() else 1)
 
-    def _handle(self, polled: dict[TopicPartition, list[Any]]) -> None:
-        alerts, lineage, dead = self._parse(polled)
+    def _poll(self, timeout_ms: int) -> dict[TopicPartition, list[Any]] | None:
+        """One poll of the consumer; None after a failure (already reported and waited out)."""
+        s = self.settings
+        try:
+            polled: dict[TopicPartition, list[Any]] = self._consumer.poll(
+                timeout_ms=timeout_ms, max_records=s.batch_max_records
+            )
+        except KafkaError as exc:
+            self.health.fail("kafka", type(exc).__name__)
+            self.metrics.retries.labels("poll").inc()
+            log.warning("poll.failed", error=str(exc)[:300])
+            self.stopping.wait(1.0)
+            return None
+        self._check_broker()
+        # A main loop that stops coming back (a hung group join, a stuck batch) must
+        # show on /healthz so the orchestrator can restart the worker.
+        self.health.beat("main_loop", max(60.0, 2 * s.max_poll_interval_ms / 1000))
+        return polled
+
+    def _handle(
+        self, polled: dict[TopicPartition, list[Any]], parsed: _Parsed | None = None
+    ) -> bool:
+        """Store, correlate, dead-letter and commit one batch; False when it was given up."""
+        alerts, lineage, dead = parsed if parsed is not None else self._parse(polled)
         started = time.perf_counter()
         try:
             result = self._with_retry(lambda: self._process(alerts, lineage), polled)
@@ -229,20 +260,21 @@ class Worker:
             log.error("batch.rejected_by_database", error=str(exc.orig or exc)[:300])
             result = self._with_retry(lambda: self._isolate(alerts, lineage), polled)
         if result is None:
-            return  # stopping, or the partitions moved on: nothing is committed
+            return False  # stopping, or the partitions moved on: nothing is committed
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         self.metrics.correlation_seconds.observe(result.correlation_seconds)
         self.metrics.processed.inc(result.stored)
         self.metrics.duplicates.inc(result.duplicates)
         crash_point("after_db_commit")
         if not self._dead_letter(dead + result.dead_letters, polled):
-            return  # stopping, or the partitions moved on: replayed, stored ones are skipped
+            return False  # stopping, or the partitions moved on: replayed, stored ones skipped
         if self._relay is not None and result.events:
             self._relay.wake()
         if not self._kafka_retry("commit", lambda: self._commit(polled), polled):
             log.warning("commit.abandoned", reason="stopping or partitions reassigned")
-            return
+            return False
         log.debug("batch.done", stored=result.stored, events=result.events, dead=len(dead))
+        return True
 
     def _process(self, alerts: list[NewAlert], lineage: list[LineageRecord]) -> BatchResult:
         return process_batch(
@@ -289,9 +321,7 @@ class Worker:
             total.dead_letters += part.dead_letters
         return total
 
-    def _parse(
-        self, polled: dict[TopicPartition, list[Any]]
-    ) -> tuple[list[NewAlert], list[LineageRecord], list[DeadLetter]]:
+    def _parse(self, polled: dict[TopicPartition, list[Any]]) -> _Parsed:
         alerts: list[NewAlert] = []
         lineage: list[LineageRecord] = []
         dead: list[DeadLetter] = []
@@ -528,6 +558,17 @@ class Worker:
             self.metrics.lineage_version.labels(space).set(version)
         if changed:
             log.info("lineage.refreshed", spaces=changed)
+
+
+_Parsed = tuple[list[NewAlert], list[LineageRecord], list[DeadLetter]]
+
+
+@dataclass(frozen=True, slots=True)
+class _ReadAhead:
+    """The next batch, polled early, and its parse running on the parse thread."""
+
+    polled: dict[TopicPartition, list[Any]]
+    parsed: Future[_Parsed]
 
 
 @dataclass
