@@ -41,6 +41,15 @@ class Edit:
 
 def load_incident(conn: Connection, space: str, incident_id: str) -> Incident:
     """An incident with its alerts; IncidentNotFoundError when absent."""
+    return load_incident_counted(conn, space, incident_id)[0]
+
+
+def load_incident_counted(conn: Connection, space: str, incident_id: str) -> tuple[Incident, int]:
+    """An incident with its alerts, and the `alert_count` it shows.
+
+    A merged incident's alerts have moved to the incident it was merged into; it keeps showing
+    the count it had when merged (as in its `incident.merged` event and in lists).
+    """
     try:
         key = uuid.UUID(incident_id)
     except ValueError as exc:
@@ -55,7 +64,8 @@ def load_incident(conn: Connection, space: str, incident_id: str) -> Incident:
         text(f"SELECT {ALERT_COLUMNS} FROM alerts WHERE incident_id = :i"), {"i": key}
     ):
         incident.alerts[alert.alert_id] = alert_from_row(alert)
-    return incident
+    count = incident.alert_count if incident.merged_into is None else int(row.alert_count)
+    return incident, count
 
 
 def change_incident(
@@ -67,20 +77,22 @@ def change_incident(
     actor: str,
     topic: str,
     graphs: GraphCache,
-) -> tuple[Incident, Edit]:
-    """Apply `edit` to the incident under the space lock and persist it with its event."""
+) -> tuple[Incident, Edit, int]:
+    """Apply `edit` to the incident under the space lock and persist it with its event.
+
+    Returns the incident, the edit and the `alert_count` it shows (see load_incident_counted).
+    """
     row = lock_spaces(conn, {space}).get(space)
-    incident = load_incident(conn, space, incident_id)
+    incident, count = load_incident_counted(conn, space, incident_id)
     result = edit(incident)
     if not result.changed:
-        return incident, result
+        return incident, result, count
     now = datetime.now(UTC)
     if result.rederive and row is not None:
         derive.refresh(incident, graphs.get(conn, space, row.lineage_version))
     incident.version += 1
     incident.updated_at = now
     seq = bump_state_seq(conn, space)
-    count = incident.alert_count
     upsert_incidents(conn, [(incident, count)], seq)
     detail = {**result.detail, "actor": actor}
     conn.execute(
@@ -114,4 +126,4 @@ def change_incident(
             "i": uuid.UUID(incident.id),
         },
     )
-    return incident, result
+    return incident, result, count

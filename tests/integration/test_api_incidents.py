@@ -179,3 +179,35 @@ def test_list_filters_accept_commas_any_case_and_check_times(api: ApiWorld) -> N
     ):
         response = api.client.get(BASE, params=bad, headers=h)
         assert response.status_code == 422, (bad, response.text)
+
+
+def test_a_merged_incident_shows_its_count_at_the_merge_everywhere(api: ApiWorld) -> None:
+    api.alerts({"alert_id": "m1", "product_id": "raw", "occurred_at": "2026-02-27T00:00:00Z"})
+    api.alerts(
+        {"alert_id": "m2", "product_id": "raw", "occurred_at": "2026-02-27T07:00:00Z"},
+        {"alert_id": "m2b", "product_id": "raw", "occurred_at": "2026-02-27T07:01:00Z"},
+    )
+    # 3.5 h from both: relates to both incidents, which merge into the older one
+    api.alerts({"alert_id": "m3", "product_id": "raw", "occurred_at": "2026-02-27T03:30:00Z"})
+
+    def stored() -> tuple[str, str, int]:
+        with api.engine.connect() as conn:
+            row = conn.execute(
+                text(
+                    "SELECT id, merged_into, alert_count FROM incidents "
+                    "WHERE merged_into IS NOT NULL"
+                )
+            ).one()
+        return str(row.id), str(row.merged_into), int(row.alert_count)
+
+    merged, target, count = stored()
+    assert count == 2  # as in its incident.merged event
+    h = api.headers("editor")
+    one = api.client.get(f"{BASE}/{merged}", headers=h).json()
+    assert one["alert_count"] == 2 and one["alerts"] == []  # its alerts moved
+    # an edit of the merged incident keeps the count instead of storing 0
+    patched = api.client.patch(f"{BASE}/{merged}", json={"description": "dup"}, headers=h)
+    assert patched.status_code == 200 and patched.json()["alert_count"] == 2
+    assert stored() == (merged, target, 2)
+    survivor = api.client.get(f"{BASE}/{target}", headers=h).json()
+    assert survivor["alert_count"] == 4 == len(survivor["alerts"])

@@ -40,7 +40,7 @@ from incidentd.storage.incident_writes import (
     Edit,
     IncidentNotFoundError,
     change_incident,
-    load_incident,
+    load_incident_counted,
 )
 from incidentd.storage.incidents import to_resource
 
@@ -88,9 +88,9 @@ def list_(
     return IncidentList(items=[to_resource(i, n) for i, n in rows], total=total)
 
 
-def _load(conn: Conn, slug: str, incident_id: str) -> Incident:
+def _load(conn: Conn, slug: str, incident_id: str) -> tuple[Incident, int]:
     try:
-        return load_incident(conn, slug, incident_id)
+        return load_incident_counted(conn, slug, incident_id)
     except IncidentNotFoundError as exc:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, f"incident '{incident_id}' not found"
@@ -100,12 +100,12 @@ def _load(conn: Conn, slug: str, incident_id: str) -> Incident:
 @router.get("/{incident_id}", response_model=IncidentDetail, responses=NOT_FOUND)
 def get(incident_id: str, space: IncidentSpace, conn: Conn, state: State) -> IncidentDetail:
     """An incident with its alerts and its blast radius (hops, tier, owners)."""
-    incident = _load(conn, space.slug, incident_id)
+    incident, count = _load(conn, space.slug, incident_id)
     alerts = [
         AlertOut.model_validate(r, from_attributes=True) for r in alert_rows(conn, incident.id)
     ]
     radius = _blast_radius(conn, state, incident)
-    resource = to_resource(incident, len(alerts) if incident.merged_into is None else None)
+    resource = to_resource(incident, count)
     return IncidentDetail(**resource.model_dump(), alerts=alerts, blast_radius=radius)
 
 
@@ -141,7 +141,7 @@ def _blast_radius(conn: Conn, state: AppState, incident: Incident) -> list[Blast
 @router.get("/{incident_id}/timeline", response_model=list[TimelineEntry], responses=NOT_FOUND)
 def timeline(incident_id: str, space: IncidentSpace, conn: Conn) -> list[TimelineEntry]:
     """Every alert added to the incident, in the order it was added."""
-    incident = _load(conn, space.slug, incident_id)
+    incident, _ = _load(conn, space.slug, incident_id)
     return [
         TimelineEntry(
             alert_id=r.alert_id, alert_type=r.alert_type, added_at=r.added_at, severity=r.severity
@@ -155,7 +155,7 @@ def _apply(
     conn: Conn, state: State, space: IncidentSpaceWrite, incident_id: str, edit: object
 ) -> IncidentResource:
     try:
-        incident, _ = change_incident(
+        incident, _, count = change_incident(
             conn,
             space.slug,
             incident_id,
@@ -168,7 +168,7 @@ def _apply(
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, f"incident '{incident_id}' not found"
         ) from exc
-    return to_resource(incident)
+    return to_resource(incident, count)
 
 
 def _set_status(incident: Incident, new: IncidentStatus, now: datetime) -> HistoryState | None:
