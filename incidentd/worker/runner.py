@@ -215,11 +215,14 @@ class Worker:
                     continue
                 parsed = self._parse(polled) if polled else None
             if polled:
-                # Read what the consumer has buffered already and parse it on another thread
-                # while this batch waits on PostgreSQL (psycopg lets go of the GIL meanwhile).
-                more = self._poll(0)
-                if more:
-                    ahead = _ReadAhead(more, self._parser.submit(self._parse, more))
+                if self._behind(polled):
+                    # Read what the consumer has buffered already and parse it on another
+                    # thread while this batch waits on PostgreSQL (psycopg lets go of the GIL
+                    # meanwhile). Only when behind: with little to read, the read-ahead batch
+                    # would be tiny and what arrives meanwhile would wait one more round.
+                    more = self._poll(0)
+                    if more:
+                        ahead = _ReadAhead(more, self._parser.submit(self._parse, more))
                 if not self._handle(polled, parsed):
                     # Given up (stopping, or partitions moved): the group has been rebalanced,
                     # so every partition restarts from its committed offset; what was read
@@ -227,6 +230,10 @@ class Worker:
                     ahead = None
             self._update_lag()
             self.metrics.ready.set(0 if self.health.problems() else 1)
+
+    def _behind(self, polled: dict[TopicPartition, list[Any]]) -> bool:
+        """Whether a poll returned at least half a full batch: the worker is catching up."""
+        return 2 * sum(len(r) for r in polled.values()) >= self.settings.batch_max_records
 
     def _poll(self, timeout_ms: int) -> dict[TopicPartition, list[Any]] | None:
         """One poll of the consumer; None after a failure (already reported and waited out)."""
