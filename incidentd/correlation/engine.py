@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from heapq import heappop, heappush
 
 from incidentd.correlation import derive
 from incidentd.correlation.index import IncidentIndex
@@ -28,14 +29,19 @@ def correlate(
     lineage: LineageView,
     policy: SpacePolicy,
     now: datetime,
+    *,
+    orphans: Iterable[Alert] = (),
 ) -> Outcome:
     """Attach `alerts` to `incidents` (mutated in place) and report every change.
 
     `incidents` must hold every open incident of the space that an alert could relate
     to, and the resolved incidents holding any of the alerts' fingerprints. An
     `IncidentIndex` may be passed instead, to keep the index (and the state) across runs.
+    `orphans` are stored recoveries that found no incident when they arrived (stored
+    unassigned), for the fingerprints of the new firing alerts: a firing alert claims those of
+    its fingerprint that happened at or after it, since they clear it.
     """
-    return _Run(incidents, lineage, policy, now).run(alerts)
+    return _Run(incidents, lineage, policy, now, orphans=orphans).run(alerts)
 
 
 class _Run:
@@ -45,15 +51,33 @@ class _Run:
         lineage: LineageView,
         policy: SpacePolicy,
         now: datetime,
+        *,
+        orphans: Iterable[Alert] = (),
     ) -> None:
         self.index = incidents if isinstance(incidents, IncidentIndex) else IncidentIndex(incidents)
         self.lineage = lineage
         self.policy = policy
         self.now = now
         self.outcome = Outcome()
+        self.orphans: dict[str, list[Alert]] = {}
+        for orphan in orphans:
+            if not orphan.firing:
+                self.orphans.setdefault(orphan.fingerprint, []).append(orphan)
+        # Recoveries claimed by a late failure, replayed in time order among the run's alerts.
+        self.replay: list[tuple[datetime, str, Alert]] = []
 
     def run(self, alerts: Sequence[Alert]) -> Outcome:
-        for alert in sorted(alerts, key=lambda a: (a.occurred_at, a.alert_id)):
+        ordered = sorted(alerts, key=lambda a: (a.occurred_at, a.alert_id))
+        i = 0
+        while i < len(ordered) or self.replay:
+            if self.replay and (
+                i == len(ordered)
+                or self.replay[0][:2] <= (ordered[i].occurred_at, ordered[i].alert_id)
+            ):
+                self._clear(heappop(self.replay)[2])
+                continue
+            alert = ordered[i]
+            i += 1
             if alert.alert_id in self.outcome.assignments:
                 continue
             home = self.index.home.get(alert.alert_id)
@@ -101,12 +125,30 @@ class _Run:
                 return
         if not related:
             self._open(alert)
+        else:
+            target = min(related, key=lambda i: (i.created_at, i.id))
+            self._add(target, alert)
+            for other in sorted(related, key=lambda i: (i.created_at, i.id)):
+                if other is not target:
+                    self._merge(other, target)
+        self._claim_orphans(alert)
+
+    def _claim_orphans(self, alert: Alert) -> None:
+        """Replay the unassigned recoveries of `alert`'s fingerprint that happened at or after it.
+
+        They arrived before it and found no incident. Each is handled again at its own time
+        among this run's alerts, as if it had arrived after the failure: it then clears the
+        fingerprint in the failure's incident (and may resolve it).
+        """
+        pool = self.orphans.get(alert.fingerprint)
+        if not pool:
             return
-        target = min(related, key=lambda i: (i.created_at, i.id))
-        self._add(target, alert)
-        for other in sorted(related, key=lambda i: (i.created_at, i.id)):
-            if other is not target:
-                self._merge(other, target)
+        claimed = [r for r in pool if r.occurred_at >= alert.occurred_at and r.space == alert.space]
+        if not claimed:
+            return
+        self.orphans[alert.fingerprint] = [r for r in pool if r not in claimed]
+        for recovery in claimed:
+            heappush(self.replay, (recovery.occurred_at, recovery.alert_id, recovery))
 
     def _resolved_holder(self, alert: Alert) -> Incident | None:
         """The resolved incident this alert's fingerprint last cleared, within the window."""
@@ -171,6 +213,8 @@ class _Run:
         ]
         if not holders:
             self.outcome.assignments[alert.alert_id] = None
+            # A firing alert of this fingerprint later in the run may still claim it.
+            self.orphans.setdefault(alert.fingerprint, []).append(alert)
             return
         holder = max(holders, key=lambda i: (_last_time(i, alert.fingerprint), i.id))
         self._add(holder, alert)

@@ -102,6 +102,30 @@ def insert_alerts(
     return int(conn.execute(_INSERT, params).rowcount)
 
 
+_ORPHANS = text(
+    f"""
+    SELECT {ALERT_COLUMNS} FROM alerts
+    WHERE space = :space AND fingerprint = ANY(CAST(:fps AS text[]))
+      AND incident_id IS NULL AND status = 'resolved'
+    """
+)
+
+
+def load_orphan_recoveries(
+    conn: Connection, space: str, fingerprints: Iterable[str]
+) -> list[Alert]:
+    """Stored recoveries of `space` with one of `fingerprints` that no incident holds.
+
+    A recovery that arrives before its failure finds no incident and is stored unassigned;
+    the failure, when it comes, claims it (see `correlation.engine.correlate`).
+    """
+    fps = sorted(set(fingerprints))
+    if not fps:
+        return []
+    rows = conn.execute(_ORPHANS, {"space": space, "fps": fps})
+    return [alert_from_row(r) for r in rows]
+
+
 def alert_from_row(row: Row[Any]) -> Alert:
     """A domain alert from an `alerts` row."""
     return Alert(

@@ -161,6 +161,12 @@ class Alert(Base):
         Index("ix_alerts_incident", "incident_id"),
         Index("ix_alerts_space_fingerprint", "space", "fingerprint"),
         Index("ix_alerts_space_occurred", "space", "occurred_at"),
+        Index(
+            "ix_alerts_orphan_recoveries",
+            "space",
+            "fingerprint",
+            postgresql_where=text("incident_id IS NULL AND status = 'resolved'"),
+        ),
         CheckConstraint("status IN ('firing', 'resolved')", name="ck_alerts_status"),
         CheckConstraint(
             "(incident_id IS NULL) = (added_at IS NULL)", name="ck_alerts_added_with_incident"

@@ -14,7 +14,12 @@ from sqlalchemy import Connection, Engine
 from incidentd.correlation.engine import correlate
 from incidentd.correlation.model import Alert
 from incidentd.lineage.openlineage import OpenLineageError, map_run_event
-from incidentd.storage.alerts import NewAlert, existing_alert_ids, insert_alerts
+from incidentd.storage.alerts import (
+    NewAlert,
+    existing_alert_ids,
+    insert_alerts,
+    load_orphan_recoveries,
+)
 from incidentd.storage.graphs import GraphCache
 from incidentd.storage.incidents import save_outcome
 from incidentd.storage.lineage import (
@@ -130,8 +135,9 @@ def _correlate_space(
     graph = ctx.graphs.get(conn, row.slug, row.lineage_version)
     state = ctx.states.checkout(conn, row.slug, row.state_seq, alerts)
     ctx.checked_out[row.slug] = state
+    orphans = load_orphan_recoveries(conn, row.slug, {a.fingerprint for a in alerts if a.firing})
     started = time.perf_counter()
-    outcome = correlate(alerts, state.index, graph, row.policy, ctx.now)
+    outcome = correlate(alerts, state.index, graph, row.policy, ctx.now, orphans=orphans)
     result.correlation_seconds += time.perf_counter() - started
     if outcome.changes:
         state.seq = bump_state_seq(conn, row.slug)

@@ -87,3 +87,42 @@ def test_history_not_found(api: ApiWorld) -> None:
     for incident in ("00000000-0000-0000-0000-000000000000", "not-a-uuid", elsewhere):
         missing = api.client.get(f"{BASE}/incidents/{incident}/history", headers=h)
         assert missing.status_code == 404 and "not found" in missing.json()["detail"]
+
+
+def test_a_recovery_stored_before_its_failure_resolves_the_incident_when_it_arrives(
+    api: ApiWorld,
+) -> None:
+    recovery = {
+        "alert_id": "late-ok",
+        "product_id": "island",
+        "status": "resolved",
+        "fingerprint": "island/rows",
+        "occurred_at": "2026-02-27T11:00:00Z",
+    }
+    api.alerts(recovery)  # no incident yet: stored unassigned
+    with api.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM incidents")).scalar() == 0
+    api.alerts(
+        {
+            "alert_id": "late-fail",
+            "product_id": "island",
+            "fingerprint": "island/rows",
+            "occurred_at": "2026-02-27T10:00:00Z",
+        }
+    )
+    with api.engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT alert_id, incident_id, added_at FROM alerts ORDER BY alert_id")
+        ).all()
+        incident = str(rows[0].incident_id)
+        assert [(r.alert_id, str(r.incident_id)) for r in rows] == [
+            ("late-fail", incident),
+            ("late-ok", incident),
+        ]
+        assert all(r.added_at is not None for r in rows)
+    body = _get(api, f"/incidents/{incident}")
+    assert body["status"] == "resolved" and body["alert_count"] == 2
+    assert _steps(_history(api, incident)) == [
+        ("NEW", ["late-fail", "late-ok"], {}),
+        ("RESOLVED", ["late-ok"], {}),
+    ]

@@ -91,15 +91,30 @@ class Store:
     policy: SpacePolicy = field(default_factory=SpacePolicy)
     incidents: dict[str, Incident] = field(default_factory=dict)
     now: datetime = RUN0
+    orphans: dict[str, Alert] = field(default_factory=dict)
 
     def run(self, *alerts: Alert, lineage: LineageView | None = None) -> Outcome:
-        """One correlation run with every stored incident as a candidate."""
+        """One correlation run with every stored incident as a candidate.
+
+        Recoveries left unassigned are kept, as storage keeps them, and offered to later runs.
+        """
         self.now += timedelta(minutes=1)
         outcome = correlate(
-            alerts, list(self.incidents.values()), lineage or self.lineage, self.policy, self.now
+            alerts,
+            list(self.incidents.values()),
+            lineage or self.lineage,
+            self.policy,
+            self.now,
+            orphans=list(self.orphans.values()),
         )
         for incident_id, change in outcome.changes.items():
             self.incidents[incident_id] = change.incident
+        by_id = {a.alert_id: a for a in alerts}
+        for alert_id, incident_id in outcome.assignments.items():
+            if incident_id is not None:
+                self.orphans.pop(alert_id, None)
+            elif alert_id in by_id and not by_id[alert_id].firing:
+                self.orphans[alert_id] = by_id[alert_id]
         return outcome
 
     def holding(self, alert_id: str) -> Incident:

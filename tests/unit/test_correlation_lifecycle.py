@@ -88,6 +88,55 @@ def test_a_recovery_without_an_open_incident_is_stored_unassigned() -> None:
     assert store.incidents == {}
 
 
+def test_a_failure_arriving_after_its_recovery_claims_it_and_resolves() -> None:
+    store = Store()
+    early = store.run(alert("r1", "mart", at(10), status=RESOLVED, fingerprint="F"))
+    assert early.assignments == {"r1": None}
+    late = store.run(alert("f1", "mart", at(0), fingerprint="F"))
+    incident = incident_of(late, "f1")
+    assert late.assignments == {"f1": incident.id, "r1": incident.id}
+    assert set(incident.alerts) == {"f1", "r1"}
+    assert incident.status is IncidentStatus.RESOLVED
+    assert incident.cleared_at == at(10)
+    assert states(late, incident.id) == [
+        (HistoryState.NEW, ["f1", "r1"]),
+        (HistoryState.RESOLVED, ["r1"]),
+    ]
+    assert sorted(late.changes[incident.id].added_alert_ids) == ["f1", "r1"]
+    assert store.orphans == {}
+
+
+def test_a_recovery_from_before_the_failure_is_not_claimed() -> None:
+    store = Store()
+    store.run(alert("r0", "mart", at(0), status=RESOLVED, fingerprint="F"))
+    late = store.run(alert("f1", "mart", at(10), fingerprint="F"))
+    incident = incident_of(late, "f1")
+    assert set(incident.alerts) == {"f1"} and incident.is_open
+    assert "r0" not in late.assignments and set(store.orphans) == {"r0"}
+
+
+def test_a_claimed_recovery_leaves_other_fingerprints_firing() -> None:
+    store = Store()
+    store.run(alert("r1", "clean", at(10), status=RESOLVED, fingerprint="F"))
+    late = store.run(
+        alert("f1", "clean", at(0), fingerprint="F"), alert("g1", "mart", at(1), fingerprint="G")
+    )
+    incident = incident_of(late, "f1")
+    assert set(incident.alerts) == {"f1", "g1", "r1"}
+    assert incident.is_open, "G still fires"
+
+
+def test_a_recovery_and_its_failure_at_the_same_instant_in_one_run() -> None:
+    store = Store()
+    outcome = store.run(
+        alert("b-fail", "mart", at(5), fingerprint="F"),
+        alert("a-ok", "mart", at(5), status=RESOLVED, fingerprint="F"),
+    )
+    incident = incident_of(outcome, "b-fail")
+    assert outcome.assignments["a-ok"] == incident.id
+    assert incident.status is IncidentStatus.RESOLVED  # at the same instant a recovery wins
+
+
 def resolved_incident(store: Store) -> Incident:
     """An incident whose only fingerprint F (on mart) fired at 0 and cleared at 10 min."""
     store.run(alert("f1", "mart", at(0), fingerprint="F"))
