@@ -15,8 +15,6 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import (
     CommitFailedError,
     KafkaError,
-    MessageSizeTooLargeError,
-    RecordListTooLargeError,
 )
 from kafka.structs import OffsetAndMetadata
 from sqlalchemy import Engine
@@ -26,6 +24,7 @@ from incidentd.schemas.settings import Settings
 from incidentd.storage.alerts import NewAlert
 from incidentd.storage.graphs import GraphCache
 from incidentd.worker.crashpoints import crash_point
+from incidentd.worker.deadletters import Letter, deliver
 from incidentd.worker.mailer import Mailer
 from incidentd.worker.metrics import Health, WorkerMetrics, serve
 from incidentd.worker.parsing import DeadLetter, RecordError, decode_json, parse_alert
@@ -462,8 +461,12 @@ class Worker:
         """Publish dead letters until the broker has them all; False when the batch is given up."""
         if not dead:
             return True
-        letters = [_Letter(d) for d in dead]
-        if not self._kafka_retry("dlq", lambda: self._deliver(letters), polled):
+        letters = [Letter(d) for d in dead]
+
+        def attempt() -> None:
+            deliver(self._producer, self.settings.dlq_topic, letters, KAFKA_ATTEMPT_SECONDS)
+
+        if not self._kafka_retry("dlq", attempt, polled):
             return False
         for d in dead:
             self.metrics.dead_letters.labels(d.error_type).inc()
@@ -476,47 +479,6 @@ class Worker:
                 error=d.error[:200],
             )
         return True
-
-    def _deliver(self, letters: list[_Letter]) -> None:
-        """Send the letters not in flight, then wait for every acknowledgement (or raise).
-
-        After a failed attempt a letter still in flight is waited for again (the producer keeps
-        retrying it), not sent twice; one whose send failed for good is sent again.
-        """
-        for letter in letters:
-            if letter.future is None or letter.future.failed():
-                letter.future = self._send_letter(letter)
-        self._producer.flush(timeout=KAFKA_ATTEMPT_SECONDS)
-        for letter in letters:
-            try:
-                letter.future.get(timeout=KAFKA_ATTEMPT_SECONDS)
-            except (MessageSizeTooLargeError, RecordListTooLargeError) as exc:
-                if letter.dropped:
-                    raise
-                _drop_bytes(letter, exc)
-                letter.future = self._send_letter(letter)
-                letter.future.get(timeout=KAFKA_ATTEMPT_SECONDS)
-
-    def _send_letter(self, letter: _Letter) -> Any:
-        d = letter.dead
-        if not letter.dropped:
-            try:
-                return self._send_dead(d, d.value)
-            except (MessageSizeTooLargeError, RecordListTooLargeError) as exc:
-                _drop_bytes(letter, exc)  # over the producer's own limit
-        return self._send_dead(d, None, dropped=len(d.value or b""))
-
-    def _send_dead(self, d: DeadLetter, value: bytes | None, dropped: int = 0) -> Any:
-        headers = [
-            ("error", d.error.encode()),
-            ("error_type", d.error_type.encode()),
-            ("source_topic", d.topic.encode()),
-            ("source_partition", str(d.partition).encode()),
-            ("source_offset", str(d.offset).encode()),
-        ]
-        if dropped:
-            headers.append(("value_dropped_bytes", str(dropped).encode()))
-        return self._producer.send(self.settings.dlq_topic, key=d.key, value=value, headers=headers)
 
     def _commit(self, polled: dict[TopicPartition, list[Any]]) -> None:
         offsets = {
@@ -576,22 +538,6 @@ class _ReadAhead:
 
     polled: dict[TopicPartition, list[Any]]
     parsed: Future[_Parsed]
-
-
-@dataclass
-class _Letter:
-    """A dead letter on its way to the DLQ."""
-
-    dead: DeadLetter
-    future: Any = None  # the producer's future of the last send
-    dropped: bool = False  # sent without the original bytes (the DLQ refused their size)
-
-
-def _drop_bytes(letter: _Letter, exc: Exception) -> None:
-    """Send `letter` without its bytes from now on: the DLQ cannot hold them."""
-    # The letter keeps its reason and where the original sits, so nothing disappears silently.
-    log.error("dead_letter.too_large", size=len(letter.dead.value or b""), error=str(exc))
-    letter.dropped = True
 
 
 def _coordinator_unknown(consumer: Any) -> bool:
