@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -262,17 +262,27 @@ def _targets(result: dict[str, Any]) -> Section:
 
 def print_tables(result: dict[str, Any], console: Console) -> None:
     """The result as rich tables."""
-    for title, header, rows in sections(result):
+    show(sections(result), console)
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The same tables in Markdown, for bench/README.md."""
+    return to_markdown(sections(result))
+
+
+def show(tables: Iterable[Section], console: Console) -> None:
+    """(title, header, rows) tables printed with rich."""
+    for title, header, rows in tables:
         table = Table(*header, title=title, title_justify="left")
         for row in rows:
             table.add_row(*row)
         console.print(table)
 
 
-def markdown(result: dict[str, Any]) -> str:
-    """The same tables in Markdown, for bench/README.md."""
+def to_markdown(tables: Iterable[Section]) -> str:
+    """(title, header, rows) tables in Markdown."""
     parts = []
-    for title, header, rows in sections(result):
+    for title, header, rows in tables:
         lines = [f"**{title}**", "", "| " + " | ".join(header) + " |"]
         lines.append("|" + "---|" * len(header))
         lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in rows]

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
+from bench.report import Section, show, to_markdown
 from bench.run import code_version, machine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,8 +28,6 @@ TESTS = "tests/e2e/test_failures.py"
 SCALE_ENV = "INCIDENTD_SOAK_SCALE"
 OUTPUT_ENV = "INCIDENTD_SOAK_OUTPUT_DIR"
 TOTALS = ("alerts_checked", "kills_survived", "duplicates_found")
-
-Section = tuple[str, list[str], list[list[str]]]
 
 
 def soak(scale: int, timeout: float, console: Console) -> dict[str, Any]:
@@ -149,19 +147,9 @@ def _count(value: float | None) -> str:
 
 def print_tables(result: dict[str, Any], console: Console) -> None:
     """The result as rich tables."""
-    for title, header, rows in sections(result):
-        table = Table(*header, title=title, title_justify="left")
-        for row in rows:
-            table.add_row(*row)
-        console.print(table)
+    show(sections(result), console)
 
 
 def markdown(result: dict[str, Any]) -> str:
     """The same tables in Markdown, for bench/README.md."""
-    parts = []
-    for title, header, rows in sections(result):
-        lines = [f"**{title}**", "", "| " + " | ".join(header) + " |"]
-        lines.append("|" + "---|" * len(header))
-        lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in rows]
-        parts.append("\n".join(lines))
-    return "\n\n".join(parts) + "\n"
+    return to_markdown(sections(result))
