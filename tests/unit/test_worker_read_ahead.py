@@ -57,6 +57,18 @@ def worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[Worker]:
     w._parser.shutdown(wait=True)
 
 
+def record_batches(worker: Worker, monkeypatch: pytest.MonkeyPatch) -> list[list[NewAlert]]:
+    """Make every batch store fine; returns the list the batches' alerts are appended to."""
+    calls: list[list[NewAlert]] = []
+
+    def process(alerts: list[NewAlert], lineage: Any) -> BatchResult:
+        calls.append(alerts)
+        return BatchResult(stored=len(alerts))
+
+    monkeypatch.setattr(worker, "_process", process)
+    return calls
+
+
 def stop_after(worker: Worker, consumer: Scripted, commits: int) -> None:
     """Stop the loop once `commits` commits went through (this one is the last)."""
     if len(consumer.committed) == commits:
@@ -72,13 +84,7 @@ def test_a_full_batch_reads_the_next_ahead_and_both_commit_in_order(
 ) -> None:
     consumer: Scripted = worker._consumer
     consumer.script = [batch(0, 3), batch(3, 3)]
-    calls: list[list[NewAlert]] = []
-
-    def process(alerts: list[NewAlert], lineage: Any) -> BatchResult:
-        calls.append(alerts)
-        return BatchResult(stored=len(alerts))
-
-    monkeypatch.setattr(worker, "_process", process)
+    calls = record_batches(worker, monkeypatch)
     consumer.on_commit = lambda: stop_after(worker, consumer, 1)
     worker._loop()
     assert processed_ids(calls) == [["a0", "a1", "a2"], ["a3", "a4", "a5"]]
@@ -101,13 +107,7 @@ def test_a_batch_given_up_drops_what_was_read_ahead(
 ) -> None:
     consumer: Scripted = worker._consumer
     consumer.script = [batch(0, 3), batch(3, 3)]
-    calls: list[list[NewAlert]] = []
-
-    def process(alerts: list[NewAlert], lineage: Any) -> BatchResult:
-        calls.append(alerts)
-        return BatchResult(stored=len(alerts))
-
-    monkeypatch.setattr(worker, "_process", process)
+    calls = record_batches(worker, monkeypatch)
     consumer.commit_errors = [KafkaConnectionError("refused")] * 100
 
     def rebalanced() -> None:  # the partitions move while the commit is retried
