@@ -19,7 +19,7 @@ from sqlalchemy import Connection, text
 
 from incidentd.intake.base import Mapped, ProductRef, Rejected, Source
 from incidentd.schemas.alert import AlertEvent
-from incidentd.storage.incidents import write_outbox
+from incidentd.storage.outbox import Message, enqueue
 
 MAX_ALERT_BYTES = 1_000_000
 """Largest alert event published (the worker dead-letters larger records)."""
@@ -226,7 +226,4 @@ def _validated(alert: Mapping[str, Any], space: str) -> tuple[AlertEvent, bytes]
 
 def enqueue_alerts(conn: Connection, topic: str, records: Sequence[tuple[str, bytes]]) -> int:
     """Queue (key, payload) records for `topic` in the outbox, in order; the relay sends them."""
-    write_outbox(
-        conn, [{"topic": topic, "key": k, "payload": p, "incident_id": None} for k, p in records]
-    )
-    return len(records)
+    return enqueue(conn, (Message(topic, key, payload) for key, payload in records))
