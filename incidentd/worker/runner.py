@@ -36,6 +36,7 @@ from incidentd.worker.pipeline import (
     process_batch,
 )
 from incidentd.worker.relay import OutboxRelay
+from incidentd.worker.retry import Backoff, RetryPolicy
 from incidentd.worker.source import (
     KAFKA_ATTEMPT_SECONDS,
     BrokerError,
@@ -77,6 +78,9 @@ class Worker:
         self._last_refresh = 0.0
         self._lag_reported: set[Partition] = set()
         self._coordinator_seen_at = time.monotonic()
+        self.retry = RetryPolicy(
+            settings.retry_backoff_initial_seconds, settings.retry_backoff_max_seconds, jitter=0.2
+        )
 
     @property
     def source(self) -> Source:
@@ -122,7 +126,9 @@ class Worker:
                 self.health,
                 batch=s.outbox_batch,
                 interval=s.outbox_interval_seconds,
-                backoff_max=s.retry_backoff_max_seconds,
+                retry=RetryPolicy(
+                    s.outbox_interval_seconds, s.retry_backoff_max_seconds, jitter=0.2
+                ),
             )
             self._relay.start()
             self._source = self._connect(lambda: open_source(s))
@@ -141,16 +147,16 @@ class Worker:
         A worker started during a broker outage waits for it (503 on /healthz) instead of
         exiting, which an orchestrator would turn into a crash loop.
         """
-        delay = self.settings.retry_backoff_initial_seconds
+        backoff = self.retry.backoff()
         while not self.stopping.is_set():
             try:
                 client = make()
             except BrokerError as exc:
                 self.health.fail("kafka", exc.kind)
                 self.metrics.retries.labels("connect").inc()
+                delay = backoff.next()
                 log.warning("kafka.connect_failed", error=str(exc)[:300], delay=delay)
                 self.stopping.wait(delay)
-                delay = min(delay * 2, self.settings.retry_backoff_max_seconds)
             else:
                 self.health.ok("kafka")
                 return client
@@ -276,7 +282,7 @@ class Worker:
 
     def _with_retry(self, work: Callable[[], BatchResult], polled: Polled) -> BatchResult | None:
         """Run `work` until it succeeds; None when stopping or the partitions moved on."""
-        delay = self.settings.retry_backoff_initial_seconds
+        backoff = self.retry.backoff()
         try:
             while True:
                 try:
@@ -290,15 +296,13 @@ class Worker:
                 except DBAPIError as exc:
                     if not transient(exc):
                         raise
-                    wait = self._note_failure(exc, delay)
+                    wait = self._note_failure(exc, backoff)
                 if not self._hold(polled, wait):
                     return None
-                if wait == delay:
-                    delay = min(delay * 2, self.settings.retry_backoff_max_seconds)
         finally:
             self.source.resume()
 
-    def _note_failure(self, exc: DBAPIError, delay: float) -> float:
+    def _note_failure(self, exc: DBAPIError, backoff: Backoff) -> float:
         """Record a transient failure; returns how long to wait before the next try."""
         if getattr(exc.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
             # Another worker holds the space: not a failure, just poll once to stay in the group.
@@ -306,6 +310,7 @@ class Worker:
             return 0.05
         self.health.fail("database", type(exc.orig).__name__ if exc.orig else "error")
         self.metrics.retries.labels("batch").inc()
+        delay = backoff.next()
         log.warning("batch.retry", error=str(exc.orig or exc)[:300], delay=delay)
         return delay
 
@@ -326,7 +331,7 @@ class Worker:
         Failures wait with the same exponential backoff as database retries, polling paused
         partitions meanwhile (so the group can be joined again once the broker is back).
         """
-        delay = self.settings.retry_backoff_initial_seconds
+        backoff = self.retry.backoff()
         try:
             while True:
                 try:
@@ -335,10 +340,10 @@ class Worker:
                 except BrokerError as exc:
                     self.health.fail(stage, exc.kind)
                     self.metrics.retries.labels(stage).inc()
+                    delay = backoff.next()
                     log.warning(f"{stage}.retry", error=str(exc)[:300], delay=delay)
                 if not self._hold(polled, delay):
                     return False
-                delay = min(delay * 2, self.settings.retry_backoff_max_seconds)
         finally:
             # Succeeded, or given up (another worker replays the batch): nothing waits any more.
             self.health.ok(stage)
