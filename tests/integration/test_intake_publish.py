@@ -3,7 +3,7 @@ queued in the outbox keyed by space, a document queued whole or not at all."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -11,12 +11,13 @@ import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, text
 
-from incidentd.intake.base import IntakeError, Mapped, ProductRef, Products, Rejected
+from incidentd.intake.base import IntakeError, ProductRef
 from incidentd.schemas.lineage import LineageDocument, ProductSpec
 from incidentd.storage.db import make_engine
 from incidentd.storage.intake import IntakeMetrics, ingest, ingest_events, load_products
 from incidentd.storage.lineage import import_document
 from incidentd.storage.spaces import INCIDENTS_FEATURE, upsert_space
+from tests.support.intake import ChecksSource
 
 SPACE = "shop"
 TOPIC = "alerts-topic"
@@ -45,38 +46,6 @@ def engine(migrated_db: str) -> Iterator[Engine]:
         )
     yield eng
     eng.dispose()
-
-
-class ChecksSource:
-    """A source whose document is `{"checks": [{"target", "status", ...}]}` (tests the path)."""
-
-    name = "checks"
-
-    def map(self, document: Mapping[str, Any], *, space: str, products: Products) -> Mapped:
-        """One alert per check; a check without a target is rejected."""
-        if "checks" not in document:
-            raise IntakeError("document has no 'checks'")
-        out = Mapped()
-        for index, check in enumerate(document["checks"]):
-            if "target" not in check:
-                out.rejected.append(Rejected(f"checks[{index}]", "no target"))
-                continue
-            ref = products.resolve(check["target"])
-            if ref is None:
-                out.unresolved.append(check["target"])
-            out.alerts.append(
-                {
-                    "schema_version": 1,
-                    "alert_id": f"chk-{index}",
-                    "space": space,
-                    "product_id": ref.product_id if ref else check["target"],
-                    "alert_type": "quality_check_failed",
-                    "status": check.get("status", "firing"),
-                    "severity": check.get("severity", "high"),
-                    "occurred_at": "2026-02-27T14:00:00Z",
-                }
-            )
-        return out
 
 
 def _outbox(engine: Engine) -> list[tuple[str, str, dict[str, Any]]]:
