@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -67,6 +68,7 @@ def process_batch(
     default_space: str | None,
     states: StateCache | None = None,
     lock_timeout_ms: int | None = None,
+    on_lock_wait: Callable[[float], None] | None = None,
 ) -> BatchResult:
     """Store and correlate a batch atomically; safe to run again after a crash (idempotent)."""
     result = BatchResult()
@@ -80,7 +82,7 @@ def process_batch(
         for new in alerts:
             by_space[new.alert.space].append(new.alert)
         # Lock first: alerts of a space are checked, correlated and stored by one worker at a time.
-        spaces = lock_spaces(conn, set(by_space), lock_timeout_ms)
+        spaces = lock_spaces(conn, set(by_space), lock_timeout_ms, on_lock_wait)
         stored = existing_alert_ids(conn, (a.alert.alert_id for a in alerts))
         fresh = _fresh(alerts, stored)
         fresh_ids = {a.alert.alert_id for a in fresh}
