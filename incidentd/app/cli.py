@@ -198,7 +198,9 @@ app.add_typer(users_app, name="users")
 def users_create(
     email: Annotated[str, typer.Argument(help="The user's e-mail address.")],
     space: Annotated[str, typer.Option("--space", help="Space the user joins.")],
-    role: Annotated[str, typer.Option("--role", help="viewer, editor or admin.")] = "viewer",
+    role: Annotated[
+        str, typer.Option("--role", help="viewer, editor, admin, or ingest (may only post alerts).")
+    ] = "viewer",
 ) -> None:
     """Create a user (or change their role) and print a new API token on the last line."""
     from incidentd.storage.db import make_engine

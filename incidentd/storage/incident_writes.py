@@ -17,11 +17,11 @@ from sqlalchemy import Connection, text
 from incidentd.correlation import derive
 from incidentd.correlation.model import Incident
 from incidentd.schemas.common import EventType, HistoryState
-from incidentd.schemas.incident import IncidentEvent
+from incidentd.storage import outbox
 from incidentd.storage.alerts import ALERT_COLUMNS, alert_from_row
 from incidentd.storage.graphs import GraphCache
 from incidentd.storage.incident_refs import IncidentRef
-from incidentd.storage.incidents import incident_from_row, to_resource, upsert_incidents
+from incidentd.storage.incidents import event_message, incident_from_row, upsert_incidents
 from incidentd.storage.spaces import bump_state_seq, lock_spaces
 
 
@@ -111,22 +111,7 @@ def change_incident(
             "t": now,
         },
     )
-    event = IncidentEvent(
-        event_id=str(uuid.uuid4()),
-        event_type=result.event_type,
-        occurred_at=now,
-        space=space,
-        incident_id=incident.id,
-        alert_ids=[],
-        incident=to_resource(incident, count),
-    )
-    conn.execute(
-        text("INSERT INTO outbox (topic, key, payload, incident_id) VALUES (:t, :k, :p, :i)"),
-        {
-            "t": topic,
-            "k": incident.id,
-            "p": event.model_dump_json().encode(),
-            "i": uuid.UUID(incident.id),
-        },
+    outbox.enqueue(
+        conn, [event_message(incident, count, result.event_type, [], now=now, topic=topic)]
     )
     return incident, result, count

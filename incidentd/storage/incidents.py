@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections import Counter
 from collections.abc import Iterable
@@ -13,8 +12,9 @@ import orjson
 from sqlalchemy import Connection, Row, text
 
 from incidentd.correlation.model import Change, Incident, Outcome
-from incidentd.schemas.common import Impact, IncidentStatus, Severity
+from incidentd.schemas.common import EventType, Impact, IncidentStatus, Severity
 from incidentd.schemas.incident import IncidentEvent, IncidentResource
+from incidentd.storage import outbox
 from incidentd.storage.alerts import ALERT_COLUMNS, alert_from_row, assign_alerts
 
 _OPEN_STATE = text(
@@ -305,29 +305,40 @@ def save_outcome(
         row["n"] = k  # rows get ids in this order
     if history:
         conn.execute(_INSERT_HISTORY, {"rows": orjson.dumps(history).decode()})
-    events = [_event_row(c, now, topic) for c in changes]
-    if events:
-        write_outbox(conn, events)
-    return len(events)
+    return outbox.enqueue(conn, [_event_message(c, now, topic) for c in changes])
 
 
-def _event_row(change: Change, now: datetime, topic: str) -> dict[str, object]:
-    incident = change.incident
+def _event_message(change: Change, now: datetime, topic: str) -> outbox.Message:
+    return event_message(
+        change.incident,
+        _alert_count(change),
+        change.event_type,
+        sorted(set(change.added_alert_ids)),
+        now=now,
+        topic=topic,
+    )
+
+
+def event_message(
+    incident: Incident,
+    alert_count: int,
+    event_type: EventType,
+    alert_ids: list[str],
+    *,
+    now: datetime,
+    topic: str,
+) -> outbox.Message:
+    """The incident event (CONTRACT §3) as an outbox message keyed by the incident."""
     event = IncidentEvent(
         event_id=str(uuid.uuid4()),
-        event_type=change.event_type,
+        event_type=event_type,
         occurred_at=now,
         space=incident.space,
         incident_id=incident.id,
-        alert_ids=sorted(set(change.added_alert_ids)),
-        incident=to_resource(incident, _alert_count(change)),
+        alert_ids=alert_ids,
+        incident=to_resource(incident, alert_count),
     )
-    return {
-        "topic": topic,
-        "key": incident.id,
-        "payload": event.model_dump_json().encode(),
-        "incident_id": uuid.UUID(incident.id),
-    }
+    return outbox.Message(topic, incident.id, event.model_dump_json().encode(), incident.id)
 
 
 _INSERT_HISTORY = text(
@@ -340,38 +351,3 @@ _INSERT_HISTORY = text(
     ORDER BY x.n
     """
 )
-_INSERT_OUTBOX = text(
-    """
-    INSERT INTO outbox (topic, key, payload, incident_id)
-    SELECT x.topic, x.key, decode(x.payload, 'base64'), x.incident_id
-    FROM jsonb_to_recordset(CAST(:rows AS jsonb))
-         AS x(topic text, key text, payload text, incident_id uuid, n bigint)
-    ORDER BY x.n
-    """
-)
-
-
-def write_outbox(conn: Connection, rows: list[dict[str, object]]) -> None:
-    """Queue messages for the relay, in the caller's transaction, in one statement.
-
-    Each row has `topic`, `key`, `payload` (bytes) and `incident_id`; rows get ids in order.
-    """
-    if not rows:
-        return
-    docs = [
-        {
-            "topic": r["topic"],
-            "key": r["key"],
-            "payload": base64.b64encode(_as_bytes(r["payload"])).decode(),
-            "incident_id": None if r["incident_id"] is None else str(r["incident_id"]),
-            "n": k,
-        }
-        for k, r in enumerate(rows)
-    ]
-    conn.execute(_INSERT_OUTBOX, {"rows": orjson.dumps(docs).decode()})
-
-
-def _as_bytes(value: object) -> bytes:
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value)
-    raise TypeError(f"an outbox payload must be bytes, not {type(value).__name__}")

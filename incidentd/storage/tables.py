@@ -240,7 +240,9 @@ class Membership(Base):
     role: Mapped[str] = mapped_column(Text)
 
     __table_args__ = (
-        CheckConstraint("role IN ('viewer', 'editor', 'admin')", name="ck_memberships_role"),
+        CheckConstraint(
+            "role IN ('viewer', 'editor', 'admin', 'ingest')", name="ck_memberships_role"
+        ),
     )
 
 

@@ -35,6 +35,7 @@ from incidentd.worker.pipeline import (
     process_batch,
 )
 from incidentd.worker.relay import OutboxRelay
+from incidentd.worker.retry import Backoff, RetryPolicy
 from incidentd.worker.state import StateCache
 
 log = structlog.get_logger(__name__)
@@ -71,6 +72,9 @@ class Worker:
         self._last_refresh = 0.0
         self._lag_reported: set[TopicPartition] = set()
         self._coordinator_seen_at = time.monotonic()
+        self.retry = RetryPolicy(
+            settings.retry_backoff_initial_seconds, settings.retry_backoff_max_seconds, jitter=0.2
+        )
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -110,7 +114,9 @@ class Worker:
                 self.health,
                 batch=s.outbox_batch,
                 interval=s.outbox_interval_seconds,
-                backoff_max=s.retry_backoff_max_seconds,
+                retry=RetryPolicy(
+                    s.outbox_interval_seconds, s.retry_backoff_max_seconds, jitter=0.2
+                ),
             )
             self._relay.start()
             self._consumer = self._connect(self._make_consumer)
@@ -129,16 +135,16 @@ class Worker:
         A worker started during a broker outage waits for it (503 on /healthz) instead of
         exiting, which an orchestrator would turn into a crash loop.
         """
-        delay = self.settings.retry_backoff_initial_seconds
+        backoff = self.retry.backoff()
         while not self.stopping.is_set():
             try:
                 client = make()
             except KafkaError as exc:  # kafka-python gives up bootstrapping after 30 s
                 self.health.fail("kafka", type(exc).__name__)
                 self.metrics.retries.labels("connect").inc()
+                delay = backoff.next()
                 log.warning("kafka.connect_failed", error=str(exc)[:300], delay=delay)
                 self.stopping.wait(delay)
-                delay = min(delay * 2, self.settings.retry_backoff_max_seconds)
             else:
                 self.health.ok("kafka")
                 return client
@@ -355,7 +361,7 @@ class Worker:
         self, work: Callable[[], BatchResult], polled: dict[TopicPartition, list[Any]]
     ) -> BatchResult | None:
         """Run `work` until it succeeds; None when stopping or the partitions moved on."""
-        delay = self.settings.retry_backoff_initial_seconds
+        backoff = self.retry.backoff()
         try:
             while True:
                 try:
@@ -369,15 +375,13 @@ class Worker:
                 except DBAPIError as exc:
                     if not _transient(exc):
                         raise
-                    wait = self._note_failure(exc, delay)
+                    wait = self._note_failure(exc, backoff)
                 if not self._hold(polled, wait):
                     return None
-                if wait == delay:
-                    delay = min(delay * 2, self.settings.retry_backoff_max_seconds)
         finally:
             self._consumer.resume(*self._consumer.paused())
 
-    def _note_failure(self, exc: DBAPIError, delay: float) -> float:
+    def _note_failure(self, exc: DBAPIError, backoff: Backoff) -> float:
         """Record a transient failure; returns how long to wait before the next try."""
         if getattr(exc.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
             # Another worker holds the space: not a failure, just poll once to stay in the group.
@@ -385,6 +389,7 @@ class Worker:
             return 0.05
         self.health.fail("database", type(exc.orig).__name__ if exc.orig else "error")
         self.metrics.retries.labels("batch").inc()
+        delay = backoff.next()
         log.warning("batch.retry", error=str(exc.orig or exc)[:300], delay=delay)
         return delay
 
@@ -407,7 +412,7 @@ class Worker:
         Failures wait with the same exponential backoff as database retries, polling paused
         partitions meanwhile (so the group can be joined again once the broker is back).
         """
-        delay = self.settings.retry_backoff_initial_seconds
+        backoff = self.retry.backoff()
         try:
             while True:
                 try:
@@ -416,10 +421,10 @@ class Worker:
                 except KafkaError as exc:
                     self.health.fail(stage, type(exc).__name__)
                     self.metrics.retries.labels(stage).inc()
+                    delay = backoff.next()
                     log.warning(f"{stage}.retry", error=str(exc)[:300], delay=delay)
                 if not self._hold(polled, delay):
                     return False
-                delay = min(delay * 2, self.settings.retry_backoff_max_seconds)
         finally:
             # Succeeded, or given up (another worker replays the batch): nothing waits any more.
             self.health.ok(stage)

@@ -100,7 +100,7 @@ def test_unknown_numbers_and_other_spaces_numbers_are_404(api: ApiWorld) -> None
 
 
 def test_migration_numbers_existing_incidents_and_derives_connections(db_url: str) -> None:
-    migrate(db_url, "0003")
+    migrate(db_url, "0004")
     engine = make_engine(db_url, pool_size=1)
     try:
         with engine.begin() as conn:

@@ -27,15 +27,9 @@ from incidentd.api.params import (
     window,
 )
 from incidentd.api.routes.incidents import NOT_FOUND
-from incidentd.schemas.api import (
-    AlertPage,
-    AlertSearch,
-    AlertSearchItem,
-    DayDistribution,
-    HistoryEntryOut,
-    IncidentDistribution,
-    IncidentSummary,
-)
+from incidentd.schemas.api.alerts import AlertPage, AlertSearch, AlertSearchItem
+from incidentd.schemas.api.history import HistoryEntryOut
+from incidentd.schemas.api.insights import DayDistribution, IncidentDistribution, IncidentSummary
 from incidentd.schemas.common import (
     AlertStatus,
     Impact,

@@ -1,7 +1,7 @@
 """Per-space incident numbers; products' project and connections.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-01
 """
 
@@ -13,8 +13,8 @@ from sqlalchemy.dialects import postgresql as pg
 
 from incidentd.lineage.connections import connections_of
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
