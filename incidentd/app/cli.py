@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from incidentd.app.ingest_cli import ingest_app
 from incidentd.app.logs import configure_logging
 from incidentd.schemas.settings import Settings
 
@@ -25,6 +26,7 @@ app.add_typer(lineage_app, name="lineage")
 app.add_typer(spaces_app, name="spaces")
 dlq_app = typer.Typer(help="Work with the dead-letter topic.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(ingest_app, name="ingest")
 console = Console()
 err = Console(stderr=True)
 
