@@ -17,7 +17,7 @@ from incidentd.api.deps import AppState, Caller, Conn, app_state
 from incidentd.api.limits import MIB, body_limit
 from incidentd.api.routes.catalog import error
 from incidentd.lineage.openlineage import Claims, OpenLineageError, map_run_event
-from incidentd.schemas.api import OpenLineageResult
+from incidentd.schemas.api.catalog import OpenLineageResult
 from incidentd.schemas.common import Slug
 from incidentd.storage.lineage import bump_versions, claim_of, insert_edges, insert_missing_products
 
