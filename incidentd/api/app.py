@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -14,6 +14,7 @@ from sqlalchemy.exc import DataError
 
 from incidentd.api import ui
 from incidentd.api.deps import AppState
+from incidentd.api.query_check import reject_unknown_query
 from incidentd.api.routes import catalog, incidents, insights, lineage, notify
 from incidentd.schemas.settings import Settings
 from incidentd.storage.db import make_engine
@@ -39,6 +40,7 @@ def create_app(settings: Settings) -> FastAPI:
         version="1.0",
         description="Correlated data-quality incidents with their blast radius.",
         lifespan=lifespan,
+        dependencies=[Depends(reject_unknown_query)],  # every route, added now or later
     )
     app.include_router(notify.router)
     app.include_router(insights.router)  # before incidents: /incidents/summary is no id
