@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     retry_backoff_max_seconds: float = Field(default=30.0, gt=0)
     shutdown_timeout_seconds: float = Field(default=30.0, gt=0)
 
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Request-body limit of every API route without a larger one of its own.",
+    )
+
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
 
