@@ -75,12 +75,34 @@ class WorkerMetrics:
             "incidentd_lineage_version", "Lineage version held, per space.", ["space"], registry=r
         )
         self.ready = Gauge("incidentd_ready", "1 when the worker can do its work.", registry=r)
-        self.emails_sent = Counter(
-            "incidentd_emails_sent", "Notification e-mails the mail server took.", registry=r
+        self.deliveries_sent = Counter(
+            "incidentd_deliveries_sent",
+            "Deliveries a channel's target took (e-mails, webhooks, chat messages, …).",
+            ["channel"],
+            registry=r,
         )
-        self.email_failures = Counter(
-            "incidentd_email_failures",
-            "Failed attempts to send a notification e-mail (each is retried later).",
+        self.deliveries_retried = Counter(
+            "incidentd_deliveries_retried",
+            "Failed delivery attempts that will be tried again.",
+            ["channel"],
+            registry=r,
+        )
+        self.deliveries_failed = Counter(
+            "incidentd_deliveries_failed",
+            "Deliveries given up (refused by the target, or out of attempts).",
+            ["channel"],
+            registry=r,
+        )
+        self.delivery_backlog = Gauge(
+            "incidentd_delivery_backlog",
+            "Deliveries waiting to be sent (due or waiting for a retry).",
+            ["channel"],
+            registry=r,
+        )
+        self.delivery_oldest_age = Gauge(
+            "incidentd_delivery_oldest_undelivered_seconds",
+            "Age of the oldest delivery still to be sent.",
+            ["channel"],
             registry=r,
         )
 

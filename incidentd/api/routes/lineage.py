@@ -14,6 +14,7 @@ import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
 from incidentd.api.deps import AppState, Caller, Conn, app_state
+from incidentd.api.limits import MIB, body_limit
 from incidentd.api.routes.catalog import error
 from incidentd.intake.base import IntakeError
 from incidentd.lineage.openlineage import Claims, OpenLineageError, map_run_event
@@ -25,9 +26,9 @@ from incidentd.storage.lineage import claim_of
 router = APIRouter(prefix="/api/v1", tags=["lineage"])
 State = Annotated[AppState, Depends(app_state)]
 
-MAX_BODY_BYTES = 5 * 1024 * 1024
+MAX_BODY_BYTES = 5 * MIB
 """Largest request body accepted, compressed or not."""
-MAX_EVENT_BYTES = 20 * 1024 * 1024
+MAX_EVENT_BYTES = 20 * MIB
 """Largest event accepted after gzip decompression."""
 
 _NAME = {"type": "string", "minLength": 1}
@@ -65,14 +66,8 @@ _EXAMPLE = {
 
 
 async def run_event(request: Request) -> object:
-    """The request body as JSON: read with a size cap, gunzipped if `Content-Encoding: gzip`."""
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise HTTPException(
-                status.HTTP_413_CONTENT_TOO_LARGE, f"body exceeds {MAX_BODY_BYTES} bytes"
-            )
+    """The request body as JSON (the route's body limit holds), gunzipped if `gzip`."""
+    body = await request.body()
     encoding = request.headers.get("content-encoding", "").strip().lower()
     if encoding in ("gzip", "x-gzip"):
         data = _gunzip(bytes(body))
@@ -136,6 +131,7 @@ def _claims(conn: Conn) -> Claims:
         422: error("Not JSON, or an event this service cannot use (says why)."),
     },
 )
+@body_limit(MAX_BODY_BYTES)
 def post_run_event(
     caller: Caller,
     event: Annotated[object, Depends(run_event)],
