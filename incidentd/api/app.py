@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -18,6 +18,7 @@ from incidentd.api import ui
 from incidentd.api.admission import Authenticator, AuthMiddleware
 from incidentd.api.deps import AppState
 from incidentd.api.limits import BodyLimitMiddleware
+from incidentd.api.query_check import reject_unknown_query
 from incidentd.api.routes import (
     catalog,
     incidents,
@@ -57,6 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
         version="1.0",
         description="Correlated data-quality incidents with their blast radius.",
         lifespan=lifespan,
+        dependencies=[Depends(reject_unknown_query)],  # every route, added now or later
     )
     # Added last = runs first: the caller is known before the body limit is even looked up.
     app.add_middleware(BodyLimitMiddleware, default_limit=settings.max_body_bytes)

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 
 from incidentd.api.deps import Conn, Space, SpaceAccess
+from incidentd.api.limits import body_limit
 from incidentd.channels.registry import check_target, mask
 from incidentd.channels.webhook import new_secret
 from incidentd.schemas.api.subscriptions import (
@@ -32,6 +33,7 @@ from incidentd.storage.subscriptions import (
 )
 
 router = APIRouter(tags=["subscriptions"])
+SUBSCRIPTION_BODY_LIMIT = 64 * 1024  # a target and a filter of up to 1,000 products
 ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"description": "Only admins of the space manage its subscriptions."},
     404: {"description": "No such space (for you), subscription or delivery."},
@@ -68,8 +70,12 @@ def _out(sub: Subscription) -> dict[str, Any]:
     status_code=status.HTTP_201_CREATED,
     responses={**ERRORS, 422: {"description": "A target the channel cannot use."}},
 )
+@body_limit(SUBSCRIPTION_BODY_LIMIT)
 def create(body: SubscriptionIn, space: AdminSpace, conn: Conn) -> SubscriptionCreated:
-    """Subscribe a channel and target to the space's incident events (filtered)."""
+    """Subscribe a channel and target to the space's incident events (filtered).
+
+    Body limit: 64 KiB. A webhook's signing secret is in this response and nowhere else.
+    """
     problem = check_target(body.channel, body.target)
     if problem is not None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"target: {problem}")
