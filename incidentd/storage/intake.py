@@ -17,8 +17,11 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter
 from pydantic import ValidationError
 from sqlalchemy import Connection, text
 
+from incidentd.intake import registry
 from incidentd.intake.base import Mapped, ProductRef, Rejected, Source
+from incidentd.lineage.openlineage import LineageDelta
 from incidentd.schemas.alert import AlertEvent
+from incidentd.storage.lineage import bump_versions, insert_edges, insert_missing_products
 from incidentd.storage.outbox import Message, enqueue
 
 MAX_ALERT_BYTES = 1_000_000
@@ -43,6 +46,13 @@ class CatalogProducts:
     def knows(self, product_id: str) -> bool:
         """Whether the space has a product with this id."""
         return product_id in self._ids
+
+
+def space_exists(conn: Connection, space: str) -> bool:
+    """Whether the space exists (alerts of an unknown space are stored but reach no one)."""
+    return (
+        conn.execute(text("SELECT 1 FROM spaces WHERE slug = :s"), {"s": space}).first() is not None
+    )
 
 
 def load_products(conn: Connection, space: str) -> CatalogProducts:
@@ -98,6 +108,8 @@ class IntakeResult:
     alerts: list[AlertEvent] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     unresolved: list[str] = field(default_factory=list)
+    payloads: list[bytes] = field(default_factory=list, repr=False)
+    """The bytes to publish, one per alert."""
 
 
 def ingest(
@@ -111,12 +123,19 @@ def ingest(
     dry_run: bool = False,
 ) -> IntakeResult:
     """Map a tool's document against the space's catalog and queue its alerts (raises
-    IntakeError, publishing nothing, when the document as a whole is unusable)."""
-    products = load_products(conn, space)
+    IntakeError, queueing nothing, when the document as a whole is unusable)."""
+    result = map_document(source, document, space=space, products=load_products(conn, space))
+    if not dry_run:
+        publish(conn, result, topic=topic, metrics=metrics)
+    return result
+
+
+def map_document(
+    source: Source, document: Mapping[str, Any], *, space: str, products: CatalogProducts
+) -> IntakeResult:
+    """A tool's document as validated alerts of `space` (pure; raises IntakeError)."""
     mapped = source.map(document, space=space, products=products)
-    return publish(
-        conn, mapped, source=source.name, space=space, topic=topic, metrics=metrics, dry_run=dry_run
-    )
+    return review(mapped, source=source.name, space=space)
 
 
 def ingest_events(
@@ -128,7 +147,6 @@ def ingest_events(
     metrics: IntakeMetrics | None = None,
 ) -> IntakeResult:
     """Queue alert events v1 as they are; each must be of `space` (a missing space is it)."""
-    products = load_products(conn, space)
     mapped = Mapped()
     labels: list[str] = []
     for index, item in enumerate(items):
@@ -137,38 +155,27 @@ def ingest_events(
             continue
         mapped.alerts.append({"space": space, **item})
         labels.append(_label(item, index))
-    return publish(
-        conn,
-        mapped,
-        source="alerts",
-        space=space,
-        topic=topic,
-        metrics=metrics,
-        known=products,
-        labels=labels,
-    )
+    known = load_products(conn, space)
+    result = review(mapped, source="alerts", space=space, known=known, labels=labels)
+    publish(conn, result, topic=topic, metrics=metrics)
+    return result
 
 
-def publish(
-    conn: Connection,
+def review(
     mapped: Mapped,
     *,
     source: str,
     space: str,
-    topic: str,
-    metrics: IntakeMetrics | None = None,
-    dry_run: bool = False,
     known: CatalogProducts | None = None,
     labels: Sequence[str] | None = None,
 ) -> IntakeResult:
-    """Validate mapped alerts and queue the valid ones, keyed by space, in one statement.
+    """Validate mapped alerts as the worker will; the invalid ones become rejections.
 
-    With `known`, accepted alerts on a product id the catalog lacks count as unresolved;
-    `labels` name the alerts in rejections (default: the `alert_id`).
+    With `known`, alerts on a product id the catalog lacks count as unresolved; `labels` name
+    the alerts in rejections (default: the `alert_id`).
     """
     result = IntakeResult(source, space, rejected=list(mapped.rejected))
-    result.unresolved = sorted(set(mapped.unresolved))
-    payloads: list[bytes] = []
+    unresolved = set(mapped.unresolved)
     for index, alert in enumerate(mapped.alerts):
         try:
             event, payload = _validated(alert, space)
@@ -177,17 +184,22 @@ def publish(
             result.rejected.append(Rejected(label, str(exc)))
             continue
         result.alerts.append(event)
-        payloads.append(payload)
+        result.payloads.append(payload)
         if known is not None and not known.knows(event.product_id):
-            result.unresolved.append(event.product_id)
-    result.unresolved = sorted(set(result.unresolved))
-    if not dry_run:
-        enqueue_alerts(conn, topic, [(space, p) for p in payloads])
-        counters = metrics or intake_metrics()
-        counters.accepted.labels(source).inc(len(result.alerts))
-        counters.rejected.labels(source).inc(len(result.rejected))
-        counters.unresolved.labels(source).inc(len(result.unresolved))
+            unresolved.add(event.product_id)
+    result.unresolved = sorted(unresolved)
     return result
+
+
+def publish(
+    conn: Connection, result: IntakeResult, *, topic: str, metrics: IntakeMetrics | None = None
+) -> None:
+    """Queue a document's valid alerts, keyed by space, in one statement; count them."""
+    enqueue_alerts(conn, topic, [(result.space, p) for p in result.payloads])
+    counters = metrics or intake_metrics()
+    counters.accepted.labels(result.source).inc(len(result.alerts))
+    counters.rejected.labels(result.source).inc(len(result.rejected))
+    counters.unresolved.labels(result.source).inc(len(result.unresolved))
 
 
 def _alert_label(alert: Mapping[str, Any], index: int) -> str:
@@ -227,3 +239,51 @@ def _validated(alert: Mapping[str, Any], space: str) -> tuple[AlertEvent, bytes]
 def enqueue_alerts(conn: Connection, topic: str, records: Sequence[tuple[str, bytes]]) -> int:
     """Queue (key, payload) records for `topic` in the outbox, in order; the relay sends them."""
     return enqueue(conn, (Message(topic, key, payload) for key, payload in records))
+
+
+OPENLINEAGE = "openlineage"
+"""The source mapping an OpenLineage RunEvent's `dataQualityAssertions` facets to alerts."""
+_ASSERTIONS_FACET = "dataQualityAssertions"
+
+
+@dataclass(frozen=True, slots=True)
+class RunEventOutcome:
+    """What one OpenLineage RunEvent changed: lineage, and the alerts of its assertions."""
+
+    products_added: list[str]
+    edges_added: int
+    alerts: IntakeResult | None = None
+
+
+def apply_run_event(
+    conn: Connection,
+    delta: LineageDelta,
+    event: object,
+    *,
+    topic: str,
+    metrics: IntakeMetrics | None = None,
+) -> RunEventOutcome:
+    """Apply a RunEvent's lineage and queue its `dataQualityAssertions` as alerts of the same
+    space, in the caller's transaction (IntakeError: a facet is unusable; roll back)."""
+    added = insert_missing_products(conn, delta.new_products)
+    edges = insert_edges(conn, [(delta.space, u, d) for u, d in delta.edges])
+    if added or edges:
+        bump_versions(conn, [delta.space])
+    source = registry.source(OPENLINEAGE)
+    if source is None or not isinstance(event, Mapping) or not has_assertions(event):
+        return RunEventOutcome(added, edges)
+    alerts = ingest(conn, source, event, space=delta.space, topic=topic, metrics=metrics)
+    return RunEventOutcome(added, edges, alerts)
+
+
+def has_assertions(event: Mapping[str, Any]) -> bool:
+    """Whether any dataset of the event carries a `dataQualityAssertions` facet."""
+    for key in ("inputs", "outputs"):
+        datasets = event.get(key)
+        for dataset in datasets if isinstance(datasets, list) else ():
+            if not isinstance(dataset, Mapping):
+                continue
+            for facets in (dataset.get("inputFacets"), dataset.get("facets")):
+                if isinstance(facets, Mapping) and _ASSERTIONS_FACET in facets:
+                    return True
+    return False

@@ -86,6 +86,9 @@ def _out(product: StoredProduct) -> ProductOut:
         tier=Tier(product.tier) if product.tier in _TIERS else None,
         tags=list(product.tags),
         datasets=list(product.datasets),
+        project_id=product.project_id,
+        connection_ids=list(product.connection_ids),
+        connection_types=list(product.connection_types),
         updated_at=product.updated_at,
     )
 

@@ -66,6 +66,7 @@ class ProductBody(BaseModel):
         max_length=1000,
         description="OpenLineage datasets (`namespace/name`) that belong to this product.",
     )
+    project_id: int = Field(default=0, ge=0, le=2**31 - 1, description="Its project.")
 
 
 class ProductOut(BaseModel):
@@ -83,6 +84,9 @@ class ProductOut(BaseModel):
                     "tier": "high",
                     "tags": [],
                     "datasets": ["warehouse/orders_clean"],
+                    "project_id": 0,
+                    "connection_ids": ["warehouse"],
+                    "connection_types": ["WAREHOUSE"],
                     "updated_at": "2026-02-27T14:00:00Z",
                 }
             ]
@@ -97,6 +101,13 @@ class ProductOut(BaseModel):
     tier: Tier | None = None
     tags: list[str]
     datasets: list[str]
+    project_id: int = 0
+    connection_ids: list[str] = Field(
+        default_factory=list, description="Its datasets' OpenLineage namespaces."
+    )
+    connection_types: list[str] = Field(
+        default_factory=list, description="Their schemes, upper-cased (`gs` is `GCS`)."
+    )
     updated_at: datetime = Field(description="When the product last changed (RFC 3339, UTC).")
 
     @field_serializer("updated_at")
@@ -177,3 +188,12 @@ class OpenLineageResult(BaseModel):
     space: str
     products_added: int = Field(description="Nodes created for datasets no product claims.")
     edges_added: int = Field(description="Edges that did not exist before.")
+    alerts_queued: int = Field(
+        default=0, description="Alerts from the event's `dataQualityAssertions` facets."
+    )
+    alerts_rejected: list[str] = Field(
+        default_factory=list, description="Assertions that could not become an alert, and why."
+    )
+    unresolved_targets: list[str] = Field(
+        default_factory=list, description="Asserted datasets no product claimed before."
+    )
