@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     Text,
+    UniqueConstraint,
     func,
     text,
 )
@@ -41,6 +42,7 @@ class Space(Base):
     auto_resolve: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     lineage_version: Mapped[int] = mapped_column(BigInteger, server_default="0")
     state_seq: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    last_incident_number: Mapped[int] = mapped_column(BigInteger, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -57,6 +59,10 @@ class Product(Base):
     tier: Mapped[str | None] = mapped_column(Text)
     tags: Mapped[list[str]] = mapped_column(TextArray, server_default="{}")
     datasets: Mapped[list[str]] = mapped_column(TextArray, server_default="{}")
+    project_id: Mapped[int] = mapped_column(Integer, server_default="0")
+    # Derived from `datasets` on every write (incidentd.lineage.connections).
+    connection_ids: Mapped[list[str]] = mapped_column(TextArray, server_default="{}")
+    connection_types: Mapped[list[str]] = mapped_column(TextArray, server_default="{}")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (Index("ix_products_datasets", "datasets", postgresql_using="gin"),)
@@ -80,6 +86,7 @@ class Incident(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     space: Mapped[str] = mapped_column(Text)
+    number: Mapped[int] = mapped_column(BigInteger)  # per space: 1, 2, 3… in creation order
     title: Mapped[str] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(Text)
@@ -106,6 +113,7 @@ class Incident(Base):
     last_alert_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
+        UniqueConstraint("space", "number", name="uq_incidents_space_number"),
         Index("ix_incidents_space_status", "space", "status"),
         Index(
             "ix_incidents_open_window",
@@ -206,10 +214,61 @@ class Outbox(Base):
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)
+    subscription_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("subscriptions.id", ondelete="CASCADE")
+    )
+    event_id: Mapped[str | None] = mapped_column(Text)
+    event_type: Mapped[str | None] = mapped_column(Text)
+    failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
         Index("ix_outbox_unsent", "channel", "id", postgresql_where=text("sent_at IS NULL")),
+        Index(
+            "ix_outbox_pending_order",
+            "channel",
+            "topic",
+            "key",
+            "id",
+            postgresql_where=text("sent_at IS NULL AND failed_at IS NULL"),
+        ),
+        Index(
+            "ix_outbox_subscription_event",
+            "subscription_id",
+            "event_id",
+            unique=True,
+            postgresql_where=text("subscription_id IS NOT NULL"),
+        ),
     )
+
+
+class Subscription(Base):
+    """A space's channel and target, with the filter of the incident events it gets."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    space: Mapped[str] = mapped_column(Text, ForeignKey("spaces.slug", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(Text)
+    target: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str | None] = mapped_column(Text)
+    filter: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    created_by: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (Index("ix_subscriptions_space", "space"),)
+
+
+class IncidentChannel(Base):
+    """A channel that told someone about an incident (and so about each of its alerts)."""
+
+    __tablename__ = "incident_channels"
+
+    incident_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
+    )
+    channel: Mapped[str] = mapped_column(Text, primary_key=True)
+    first_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class User(Base):
@@ -232,7 +291,9 @@ class Membership(Base):
     role: Mapped[str] = mapped_column(Text)
 
     __table_args__ = (
-        CheckConstraint("role IN ('viewer', 'editor', 'admin')", name="ck_memberships_role"),
+        CheckConstraint(
+            "role IN ('viewer', 'editor', 'admin', 'ingest')", name="ck_memberships_role"
+        ),
     )
 
 

@@ -6,7 +6,6 @@ Include this router before the incidents router: `/incidents/distribution` and
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -17,6 +16,8 @@ from incidentd.api.params import (
     FromTime,
     Impacts,
     ProductIds,
+    ProductMatch,
+    ProductMatchParam,
     Severities,
     Tags,
     TextToSearch,
@@ -28,15 +29,9 @@ from incidentd.api.params import (
     window,
 )
 from incidentd.api.routes.incidents import NOT_FOUND
-from incidentd.schemas.api import (
-    AlertPage,
-    AlertSearch,
-    AlertSearchItem,
-    DayDistribution,
-    HistoryEntryOut,
-    IncidentDistribution,
-    IncidentSummary,
-)
+from incidentd.schemas.api.alerts import AlertPage, AlertSearch, AlertSearchItem
+from incidentd.schemas.api.history import HistoryEntryOut
+from incidentd.schemas.api.insights import DayDistribution, IncidentDistribution, IncidentSummary
 from incidentd.schemas.common import (
     AlertStatus,
     Impact,
@@ -44,6 +39,7 @@ from incidentd.schemas.common import (
     Severity,
 )
 from incidentd.storage.incident_queries import IncidentFilter
+from incidentd.storage.incident_refs import IncidentRef
 from incidentd.storage.insights import (
     AlertFilter,
     incident_distribution,
@@ -66,6 +62,7 @@ def _incident_filter(  # noqa: PLR0917 - mirrors the query parameters
     from_time: datetime | None,
     to_time: datetime | None,
     text_to_search: str | None,
+    product_match: ProductMatch,
     status_: IncidentStatus | None = None,
 ) -> IncidentFilter:
     start, end = window(from_time, to_time)
@@ -75,6 +72,7 @@ def _incident_filter(  # noqa: PLR0917 - mirrors the query parameters
         impacts=choices("impacts", impacts, Impact),
         tags=values("tags", tags),
         product_ids=values("product_ids", product_ids),
+        in_blast_radius=product_match is ProductMatch.BLAST_RADIUS,
         from_time=start,
         to_time=end,
         text=text_to_search or None,
@@ -92,6 +90,7 @@ def distribution_filter(  # noqa: PLR0917 - FastAPI passes query parameters by k
     status_: Annotated[
         IncidentStatus | None, Query(alias="status", description="Their status now.")
     ] = None,
+    product_match: ProductMatchParam = ProductMatch.ALERTED,
 ) -> IncidentFilter:
     """The list filters (seed 001) over a window of at most 366 days."""
     return _incident_filter(
@@ -102,6 +101,7 @@ def distribution_filter(  # noqa: PLR0917 - FastAPI passes query parameters by k
         from_time,
         to_time,
         text_to_search,
+        product_match,
         status_,
     )
 
@@ -114,10 +114,11 @@ def summary_filter(  # noqa: PLR0917 - FastAPI passes query parameters by keywor
     from_time: FromTime = None,
     to_time: ToTime = None,
     text_to_search: TextToSearch = None,
+    product_match: ProductMatchParam = ProductMatch.ALERTED,
 ) -> IncidentFilter:
     """The list filters but `status` (the summary splits by status itself)."""
     return _incident_filter(
-        severities, impacts, tags, product_ids, from_time, to_time, text_to_search
+        severities, impacts, tags, product_ids, from_time, to_time, text_to_search, product_match
     )
 
 
@@ -216,13 +217,13 @@ def history(incident_id: str, space: IncidentSpace, conn: Conn) -> list[HistoryE
 # --- alerts --------------------------------------------------------------------------------
 
 
-def _incident_key(value: str | None) -> uuid.UUID | None:
+def _incident_key(value: str | None) -> IncidentRef | None:
     if value is None or not value.strip():
         return None
-    try:
-        return uuid.UUID(value.strip())
-    except ValueError as exc:
-        raise invalid("incident_id must be an incident id (a UUID)") from exc
+    ref = IncidentRef.parse(value)
+    if ref is None:
+        raise invalid("incident_id must be an incident id (a UUID) or number")
+    return ref
 
 
 def alert_filter(  # noqa: PLR0917 - FastAPI passes query parameters by keyword
@@ -252,7 +253,7 @@ def alert_filter(  # noqa: PLR0917 - FastAPI passes query parameters by keyword
         product_ids=values("product_ids", product_ids),
         alert_types=values("alert_types", alert_types),
         alert_ids=values("alert_ids", alert_ids, limit=200),
-        incident_id=_incident_key(incident_id),
+        incident=_incident_key(incident_id),
         from_time=start,
         to_time=end,
         text=text_to_search or None,
@@ -314,7 +315,7 @@ def alerts_by_filters(body: AlertSearch, space: IncidentSpace, conn: Conn) -> Al
         product_ids=values("product_ids", body.product_ids, split=False),
         alert_types=values("alert_types", body.alert_types, split=False),
         alert_ids=values("alert_ids", body.alert_ids, split=False, limit=200),
-        incident_id=_incident_key(body.incident_id),
+        incident=_incident_key(body.incident_id),
         from_time=start,
         to_time=end,
         text=body.text_to_search or None,
