@@ -15,6 +15,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from incidentd.storage.intake import IntakeMetrics
+
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -62,6 +64,7 @@ class WorkerMetrics:
             "Age of the oldest unpublished outbox row.",
             registry=r,
         )
+        self.intake = IntakeMetrics(r)  # alerts from dataQualityAssertions facets
         self.consumer_lag = Gauge(
             "incidentd_consumer_lag",
             "Records behind the high watermark.",

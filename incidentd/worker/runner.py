@@ -263,6 +263,8 @@ class Worker:
             self.graphs,
             incidents_topic=self.settings.incidents_topic,
             default_space=self.settings.lineage_default_space,
+            alerts_topic=self.settings.alerts_topic,
+            intake=self.metrics.intake,
             states=self.states,
             # Waiting for another worker's lock must not outlast the poll deadline: a timed
             # out lock is retried after a poll that keeps this worker in the group.
