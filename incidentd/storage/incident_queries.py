@@ -22,6 +22,8 @@ class IncidentFilter:
     impacts: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     product_ids: tuple[str, ...] = ()
+    in_blast_radius: bool = False
+    """Match `product_ids` against the blast radius (alerted and downstream products)."""
     from_time: datetime | None = None
     to_time: datetime | None = None
     text: str | None = None
@@ -42,11 +44,16 @@ class IncidentFilter:
             if values:
                 clauses.append(f"{column} = ANY(CAST(:{name} AS text[]))")
                 params[name] = list(values)
-        for name, column in (("tags", "tags"), ("product_ids", "products")):
-            values = getattr(self, name)
-            if values:
-                clauses.append(f"{column} && CAST(:{name} AS text[])")
-                params[name] = list(values)
+        if self.tags:
+            clauses.append(
+                "EXISTS (SELECT 1 FROM unnest(tags) AS ft(tag) "
+                "WHERE lower(ft.tag) = ANY(CAST(:tags AS text[])))"
+            )
+            params["tags"] = sorted({t.lower() for t in self.tags})
+        if self.product_ids:
+            column = "blast_radius" if self.in_blast_radius else "products"
+            clauses.append(f"{column} && CAST(:product_ids AS text[])")
+            params["product_ids"] = list(self.product_ids)
         if self.from_time:
             clauses.append("created_at >= :from_time")
             params["from_time"] = self.from_time
@@ -56,7 +63,10 @@ class IncidentFilter:
         if self.text:
             clauses.append(
                 "(title ILIKE :text OR coalesce(description, '') ILIKE :text "
-                "OR coalesce(root_cause, '') ILIKE :text OR id::text = :exact)"
+                "OR coalesce(root_cause, '') ILIKE :text OR id::text = :exact "
+                "OR EXISTS (SELECT 1 FROM unnest(products) AS fp(id) WHERE fp.id ILIKE :text) "
+                "OR EXISTS (SELECT 1 FROM products AS fn WHERE fn.space = :space "
+                "AND fn.id = ANY(products) AND fn.name ILIKE :text))"
             )
             escaped = self.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             params["text"] = f"%{escaped}%"

@@ -17,12 +17,12 @@ from sqlalchemy import Connection, text
 from incidentd.correlation import derive
 from incidentd.correlation.model import Incident
 from incidentd.schemas.common import EventType, HistoryState
-from incidentd.storage import outbox
 from incidentd.storage.alerts import ALERT_COLUMNS, alert_from_row
 from incidentd.storage.graphs import GraphCache
 from incidentd.storage.incident_refs import IncidentRef
-from incidentd.storage.incidents import event_message, incident_from_row, upsert_incidents
+from incidentd.storage.incidents import incident_event, incident_from_row, upsert_incidents
 from incidentd.storage.spaces import bump_state_seq, lock_spaces
+from incidentd.storage.subscriptions import publish_events
 
 
 class IncidentNotFoundError(LookupError):
@@ -111,7 +111,5 @@ def change_incident(
             "t": now,
         },
     )
-    outbox.enqueue(
-        conn, [event_message(incident, count, result.event_type, [], now=now, topic=topic)]
-    )
+    publish_events(conn, [incident_event(incident, count, result.event_type, [], now=now)], topic)
     return incident, result, count

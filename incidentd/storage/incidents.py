@@ -14,8 +14,8 @@ from sqlalchemy import Connection, Row, text
 from incidentd.correlation.model import Change, Incident, Outcome
 from incidentd.schemas.common import EventType, Impact, IncidentStatus, Severity
 from incidentd.schemas.incident import IncidentEvent, IncidentResource
-from incidentd.storage import outbox
 from incidentd.storage.alerts import ALERT_COLUMNS, alert_from_row, assign_alerts
+from incidentd.storage.subscriptions import publish_events
 
 _OPEN_STATE = text(
     """
@@ -305,31 +305,29 @@ def save_outcome(
         row["n"] = k  # rows get ids in this order
     if history:
         conn.execute(_INSERT_HISTORY, {"rows": orjson.dumps(history).decode()})
-    return outbox.enqueue(conn, [_event_message(c, now, topic) for c in changes])
+    return publish_events(conn, [_event(c, now) for c in changes], topic)
 
 
-def _event_message(change: Change, now: datetime, topic: str) -> outbox.Message:
-    return event_message(
+def _event(change: Change, now: datetime) -> IncidentEvent:
+    return incident_event(
         change.incident,
         _alert_count(change),
         change.event_type,
         sorted(set(change.added_alert_ids)),
         now=now,
-        topic=topic,
     )
 
 
-def event_message(
+def incident_event(
     incident: Incident,
     alert_count: int,
     event_type: EventType,
     alert_ids: list[str],
     *,
     now: datetime,
-    topic: str,
-) -> outbox.Message:
-    """The incident event (CONTRACT §3) as an outbox message keyed by the incident."""
-    event = IncidentEvent(
+) -> IncidentEvent:
+    """The incident event (CONTRACT §3) about `incident` as it is now."""
+    return IncidentEvent(
         event_id=str(uuid.uuid4()),
         event_type=event_type,
         occurred_at=now,
@@ -338,7 +336,6 @@ def event_message(
         alert_ids=alert_ids,
         incident=to_resource(incident, alert_count),
     )
-    return outbox.Message(topic, incident.id, event.model_dump_json().encode(), incident.id)
 
 
 _INSERT_HISTORY = text(

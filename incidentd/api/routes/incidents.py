@@ -11,6 +11,8 @@ from incidentd.api.deps import AppState, Conn, IncidentSpace, IncidentSpaceWrite
 from incidentd.api.params import (
     Impacts,
     ProductIds,
+    ProductMatch,
+    ProductMatchParam,
     Severities,
     Tags,
     TextToSearch,
@@ -60,6 +62,7 @@ def incident_filter(  # noqa: PLR0917 - FastAPI passes query parameters by keywo
     to_time: Annotated[datetime | None, Query(description="Created before.")] = None,
     text_to_search: TextToSearch = None,
     status_: Annotated[IncidentStatus | None, Query(alias="status")] = None,
+    product_match: ProductMatchParam = ProductMatch.ALERTED,
 ) -> IncidentFilter:
     """The list filters of both seed documents (lists as `?x=a&x=b` or `?x=a,b`)."""
     start, end = time_range(from_time, to_time)
@@ -69,6 +72,7 @@ def incident_filter(  # noqa: PLR0917 - FastAPI passes query parameters by keywo
         impacts=choices("impacts", impacts, Impact),
         tags=values("tags", tags),
         product_ids=values("product_ids", product_ids),
+        in_blast_radius=product_match is ProductMatch.BLAST_RADIUS,
         from_time=start,
         to_time=end,
         text=text_to_search or None,

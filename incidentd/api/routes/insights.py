@@ -16,6 +16,8 @@ from incidentd.api.params import (
     FromTime,
     Impacts,
     ProductIds,
+    ProductMatch,
+    ProductMatchParam,
     Severities,
     Tags,
     TextToSearch,
@@ -60,6 +62,7 @@ def _incident_filter(  # noqa: PLR0917 - mirrors the query parameters
     from_time: datetime | None,
     to_time: datetime | None,
     text_to_search: str | None,
+    product_match: ProductMatch,
     status_: IncidentStatus | None = None,
 ) -> IncidentFilter:
     start, end = window(from_time, to_time)
@@ -69,6 +72,7 @@ def _incident_filter(  # noqa: PLR0917 - mirrors the query parameters
         impacts=choices("impacts", impacts, Impact),
         tags=values("tags", tags),
         product_ids=values("product_ids", product_ids),
+        in_blast_radius=product_match is ProductMatch.BLAST_RADIUS,
         from_time=start,
         to_time=end,
         text=text_to_search or None,
@@ -86,6 +90,7 @@ def distribution_filter(  # noqa: PLR0917 - FastAPI passes query parameters by k
     status_: Annotated[
         IncidentStatus | None, Query(alias="status", description="Their status now.")
     ] = None,
+    product_match: ProductMatchParam = ProductMatch.ALERTED,
 ) -> IncidentFilter:
     """The list filters (seed 001) over a window of at most 366 days."""
     return _incident_filter(
@@ -96,6 +101,7 @@ def distribution_filter(  # noqa: PLR0917 - FastAPI passes query parameters by k
         from_time,
         to_time,
         text_to_search,
+        product_match,
         status_,
     )
 
@@ -108,10 +114,11 @@ def summary_filter(  # noqa: PLR0917 - FastAPI passes query parameters by keywor
     from_time: FromTime = None,
     to_time: ToTime = None,
     text_to_search: TextToSearch = None,
+    product_match: ProductMatchParam = ProductMatch.ALERTED,
 ) -> IncidentFilter:
     """The list filters but `status` (the summary splits by status itself)."""
     return _incident_filter(
-        severities, impacts, tags, product_ids, from_time, to_time, text_to_search
+        severities, impacts, tags, product_ids, from_time, to_time, text_to_search, product_match
     )
 
 

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 from fastapi.responses import JSONResponse
 
 from incidentd.api.deps import AppState, Conn, IntakeSpace, app_state
+from incidentd.api.limits import body_limit
 from incidentd.api.routes.catalog import error
 from incidentd.intake import registry
 from incidentd.intake.base import IntakeError
@@ -71,6 +72,7 @@ def http_tools() -> list[str]:
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, responses=_RESPONSES)
+@body_limit(MAX_DOCUMENT_BYTES)
 def post_alerts(space: IntakeSpace, document: Document, conn: Conn, state: State) -> JSONResponse:
     """Queue alert events v1 (a JSON array); each must be of this space."""
     if not isinstance(document, list):
@@ -82,6 +84,7 @@ def post_alerts(space: IntakeSpace, document: Document, conn: Conn, state: State
 
 
 @router.post("/{tool}", status_code=status.HTTP_202_ACCEPTED, responses=_RESPONSES)
+@body_limit(MAX_DOCUMENT_BYTES)
 def post_tool_document(
     space: IntakeSpace,
     tool: Annotated[str, Path(description="dbt, gx, soda or alertmanager.")],
