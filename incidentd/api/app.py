@@ -19,7 +19,16 @@ from incidentd.api.admission import Authenticator, AuthMiddleware
 from incidentd.api.deps import AppState
 from incidentd.api.limits import BodyLimitMiddleware
 from incidentd.api.query_check import reject_unknown_query
-from incidentd.api.routes import backend, catalog, incidents, insights, intake, lineage, notify
+from incidentd.api.routes import (
+    backend,
+    catalog,
+    incidents,
+    insights,
+    intake,
+    lineage,
+    notify,
+    subscriptions,
+)
 from incidentd.schemas.settings import Settings
 from incidentd.storage.db import make_engine
 from incidentd.storage.graphs import GraphCache
@@ -56,6 +65,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, default_limit=settings.max_body_bytes)
     app.add_middleware(AuthMiddleware, authenticator=_authenticator)
     app.include_router(notify.router)
+    app.include_router(subscriptions.router)
     app.include_router(insights.router)  # before incidents: /incidents/summary is no id
     app.include_router(incidents.router)
     app.include_router(catalog.router)

@@ -242,6 +242,14 @@ def requeue(conn: Connection, ids: Sequence[int]) -> int:
     return int(result.rowcount)
 
 
+def subscription_of(conn: Connection, row_id: int) -> str | None:
+    """The subscription a row is queued for; None for other rows and unknown ids."""
+    found = conn.execute(
+        text("SELECT subscription_id FROM outbox WHERE id = :i"), {"i": row_id}
+    ).scalar()
+    return None if found is None else str(found)
+
+
 STATUSES = ("pending", "sent", "failed")
 _STATUS_SQL = {
     "pending": "sent_at IS NULL AND failed_at IS NULL",

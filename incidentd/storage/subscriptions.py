@@ -184,6 +184,25 @@ def alert_channels(conn: Connection, space: str, alert_ids: list[str]) -> dict[s
     return {str(r.alert_id): sorted(r.channels or ()) for r in rows}
 
 
+def space_deliveries(
+    conn: Connection, space: str, *, status: str | None, skip: int, limit: int
+) -> tuple[list[Row[Any]], int]:
+    """A page of the deliveries of the space's subscriptions, newest first, and the total."""
+    ids = [s.id for s in list_subscriptions(conn, [space])]
+    if not ids:
+        return [], 0
+    return outbox.list_rows(conn, ids, status=status, skip=skip, limit=limit)
+
+
+def redeliver(conn: Connection, space: str, delivery_id: int) -> bool:
+    """Queue a delivery of the space again from scratch; False when the space has none such."""
+    subscription_id = outbox.subscription_of(conn, delivery_id)
+    sub = get_subscription(conn, subscription_id) if subscription_id else None
+    if sub is None or sub.space != space:
+        return False
+    return outbox.requeue(conn, [delivery_id]) == 1
+
+
 def _uuid(value: str) -> uuid.UUID | None:
     try:
         return uuid.UUID(value)
