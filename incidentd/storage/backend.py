@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, text
 
-from incidentd.storage.incident_queries import IncidentFilter
+from incidentd.storage.incident_queries import PROBLEM_START, IncidentFilter
 from incidentd.storage.insights import incident_history
 
 # The root product's catalog row and first firing alert, for an incidents row named {t}.
@@ -80,10 +80,10 @@ class AssetFilter(IncidentFilter):
 
 _SELECT_ASSET_INCIDENTS = f"""
     SELECT i.id, i.number, i.root_product_id, coalesce(p.project_id, 0) AS project_id,
-           i.last_alert_at, i.created_at, i.severity, i.impact, i.status, i.ticket_id,
+           i.last_alert_at, i.problem_start, i.severity, i.impact, i.status, i.ticket_id,
            first.policy_id, first.policy_name, coalesce(i.description, i.title) AS description,
            i.tags
-    FROM (SELECT * FROM incidents WHERE {{where}}) AS i
+    FROM (SELECT *, {PROBLEM_START} AS problem_start FROM incidents WHERE {{where}}) AS i
     LEFT JOIN products AS p ON p.space = i.space AND p.id = i.root_product_id
     LEFT JOIN LATERAL (
         SELECT {_POLICY_ID} AS policy_id, {_POLICY_NAME} AS policy_name
@@ -95,14 +95,14 @@ _SELECT_ASSET_INCIDENTS = f"""
 def list_asset_incidents(
     conn: Connection, space: str, flt: AssetFilter, skip: int = 0, limit: int | None = None
 ) -> list[Row[Any]]:
-    """Incidents matching `flt` as assets see them, newest first."""
+    """Incidents matching `flt` as assets see them, the latest problem start first."""
     where, params = flt.where(space)
     page = " OFFSET :skip" + ("" if limit is None else " LIMIT :limit")
     return list(
         conn.execute(
             text(
                 _SELECT_ASSET_INCIDENTS.format(where=where)
-                + " ORDER BY i.created_at DESC, i.number DESC"
+                + " ORDER BY i.problem_start DESC, i.number DESC"
                 + page
             ),
             {**params, "skip": skip, "limit": limit},

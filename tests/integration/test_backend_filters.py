@@ -26,7 +26,7 @@ from tests.support.api import SPACE, ApiWorld
 
 BASE = f"/api/backend/{SPACE}"
 NOW = datetime.now(UTC).replace(microsecond=0)
-CREATED = ["2026-03-01T10:00:00Z", "2026-03-02T10:00:00Z", "2026-03-03T10:00:00Z"]
+STARTED = ["2026-03-01T09:00:00Z", "2026-03-02T09:00:00Z", "2026-03-03T09:00:00Z"]
 
 
 def _check(policy_id: str, policy_name: str) -> dict[str, str]:
@@ -44,7 +44,7 @@ KNOWN: list[tuple[str, str, dict[str, Any]]] = [
 
 @pytest.fixture
 def known(api: ApiWorld) -> ApiWorld:
-    """Incidents 1..5 of the table above; created on 1, 2, 3, 3 and 3 March 2026."""
+    """Incidents 1..5 of the table above; their problems started on 1, 2, 3, 3, 3 March 2026."""
     with api.engine.begin() as conn:
         import_document(
             conn,
@@ -83,12 +83,6 @@ def known(api: ApiWorld) -> ApiWorld:
                 **extra,
             }
         )
-    with api.engine.begin() as conn:
-        for number, created in enumerate(CREATED, start=1):
-            conn.execute(
-                text("UPDATE incidents SET created_at = :c WHERE number >= :n"),
-                {"c": created, "n": number},
-            )
     return api
 
 
@@ -118,7 +112,8 @@ def _numbers(api: ApiWorld, **params: Any) -> list[int]:
         ({"impacts": "HIGH"}, [5]),
         ({"impacts": "LOW,MEDIUM"}, [1, 2, 3, 4]),
         ({"from_time": "2026-03-02T00:00:00Z"}, [2, 3, 4, 5]),
-        ({"to_time": "2026-03-02T10:00:00Z"}, [1]),
+        ({"to_time": "2026-03-02T09:00:00Z"}, [1]),
+        ({"to_time": "2026-03-02T09:00:00.001Z"}, [1, 2]),
         ({"from_time": "2026-03-02T00:00:00Z", "to_time": "2026-03-03T00:00:00Z"}, [2]),
         ({"text_to_search": "PROD CHECKS"}, [1]),  # a policy name, any case
         ({"text_to_search": "fresh"}, [2]),
@@ -171,8 +166,9 @@ def test_mappings(known: ApiWorld) -> None:
     assert [listed[n]["alert_policy_id"] for n in range(1, 4)] == ["4", "5", "schema"]
     assert listed[3]["alert_policy_name"] == "Schema drift" and listed[4]["alert_policy_id"] is None
     assert listed[1]["tags"] == ["prod"]
+    # created_time is when the problem started (the first alert), not when it was processed
     assert [listed[n]["created_time"] for n in (1, 2, 3)] == [
-        t.replace("Z", ".000Z") for t in CREATED
+        t.replace("Z", ".000Z") for t in STARTED
     ]
 
 
@@ -245,11 +241,11 @@ def detail_fp(api: ApiWorld, alert_id: str) -> str:
 def test_distribution_and_summary_take_the_filters(known: ApiWorld) -> None:
     window = {"from_time": "2026-03-01T00:00:00Z", "to_time": "2026-03-04T00:00:00Z"}
     h = known.headers("viewer")
-    with known.engine.begin() as conn:  # resolved 2 h 30 min after it was created
+    with known.engine.begin() as conn:  # resolved 2 h 30 min after its first alert
         conn.execute(
             text(
                 "UPDATE incidents SET status = 'resolved', "
-                "resolved_at = created_at + interval '150 minutes' WHERE number = 2"
+                "resolved_at = first_alert_at + interval '150 minutes' WHERE number = 2"
             )
         )
     body = known.client.get(f"{BASE}/incidents/distribution", params=window, headers=h).json()

@@ -140,7 +140,14 @@ def live(migrated_db: str) -> Iterator[Live]:
     freshness = {"id": "chk-fresh", "policy_id": "5", "policy_name": "freshness"}
     _correlate(
         engine,
-        _alert("b1", "web_events", now - timedelta(hours=2), severity="medium", check=freshness),
+        _alert(
+            "b1",
+            "web_events",
+            now - timedelta(hours=2),
+            severity="medium",
+            check=freshness,
+            tags=["prod"],
+        ),
     )
     _correlate(engine, _alert("c1", "web_sessions", now - timedelta(hours=1), severity="low"))
     try:
@@ -171,7 +178,7 @@ def test_list_incidents_example(live: Live) -> None:
         "project_id": 0,
         "asset_id": ASSET,
         "last_upload_timestamp": "2025-06-30T14:20:00.000Z",
-        "created_time": first["created_time"],
+        "created_time": "2025-06-30T14:12:51.871Z",  # the problem started with a1
         "severity": "HIGH",  # critical
         "impact": "LOW",
         "status": "OPEN",
@@ -258,16 +265,16 @@ def test_distribution_example(live: Live) -> None:
         assert list(day["counts"]) == ["LOW", "MEDIUM", "HIGH", ""]
         assert set(day["counts_by_impact"]) == {"LOW", "MEDIUM", "HIGH"}
     totals = {k: sum(d["counts"][k] for d in days) for k in ("LOW", "MEDIUM", "HIGH", "")}
-    assert totals == {"LOW": 1, "MEDIUM": 1, "HIGH": 1, "": 0}
+    assert totals == {"LOW": 1, "MEDIUM": 1, "HIGH": 0, "": 0}  # 1311 started in 2025
 
 
 def test_summary_example(live: Live) -> None:
     body = live.get(doc.SUMMARY_REQUEST)
     _assert_shape(body, doc.SUMMARY, nullable=frozenset({"previous_mean_time_to_resolve"}))
-    assert (body["total"], body["open"], body["closed"]) == (3, 2, 1)
-    assert body["mean_time_to_resolve"] == 0  # resolved within the hour
+    # the last 30 days: 1312 and 1313 (1311's problem started in 2025)
+    assert (body["total"], body["open"], body["closed"]) == (2, 1, 1)
+    assert body["mean_time_to_resolve"] == 1  # 1313: its alert an hour ago, resolved now
     assert body["previous_mean_time_to_resolve"] is None or isinstance(
         body["previous_mean_time_to_resolve"], int
     )
-    assert body["open_by_tag"] == {"T1": 1, "PROD": 1}
-    assert body["closed_by_tag"] == {}
+    assert body["open_by_tag"] == {"prod": 1} and body["closed_by_tag"] == {}

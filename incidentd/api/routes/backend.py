@@ -107,8 +107,10 @@ def list_filter(  # noqa: PLR0917 - FastAPI passes query parameters by keyword
     severities: Annotated[list[str] | None, Query(description="LOW, MEDIUM, HIGH.")] = None,
     impacts: Annotated[list[str] | None, Query(description="LOW, MEDIUM, HIGH.")] = None,
     connection_ids: Annotated[list[str] | None, Query(description="Namespaces.")] = None,
-    from_time: Annotated[datetime | None, Query(description="Created at or after.")] = None,
-    to_time: Annotated[datetime | None, Query(description="Created before.")] = None,
+    from_time: Annotated[
+        datetime | None, Query(description="`created_time` at or after (ISO 8601).")
+    ] = None,
+    to_time: Annotated[datetime | None, Query(description="`created_time` before.")] = None,
     text_to_search: Annotated[
         str | None, Query(max_length=500, description="In policy names and source names.")
     ] = None,
@@ -150,7 +152,7 @@ def _asset_incident(row: Row[Any]) -> dict[str, Any]:
         "project_id": row.project_id,
         "asset_id": row.root_product_id,
         "last_upload_timestamp": row.last_alert_at,
-        "created_time": row.created_at,
+        "created_time": row.problem_start,
         "severity": PRIORITY_OF[Severity(row.severity)],
         "impact": Priority(row.impact),
         "status": asset_status(IncidentStatus(row.status)),
@@ -170,7 +172,7 @@ def incidents(
     skip: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int | None, Query(ge=1, le=10_000, description="Default: all.")] = None,
 ) -> list[AssetIncident]:
-    """Incidents, newest first, as a bare array (merged incidents left out)."""
+    """Incidents, the latest `created_time` first, as a bare array (merged ones left out)."""
     rows = list_asset_incidents(conn, space.slug, flt, skip, limit)
     return [AssetIncident(**_asset_incident(r)) for r in rows]
 
@@ -198,10 +200,11 @@ def _hours(value: float | None) -> int | None:
 def summary(
     space: Tenant, conn: Conn, flt: Annotated[AssetFilter, Depends(window_filter)]
 ) -> AssetSummary:
-    """Incidents created in the window, open and closed, by tag, and the mean time to resolve.
+    """Incidents whose problem started in the window: open, closed, by tag, and the MTTR.
 
-    MTTR is the mean `resolved_at - created_at` of incidents resolved in the window, in whole
-    hours; the previous one is over the window of the same length just before.
+    MTTR is the mean time from an incident's first alert to its resolution over incidents
+    resolved in the window, in whole hours (half up); the previous one is over the window of
+    the same length just before.
     """
     found = incident_summary(conn, space.slug, flt)
     return AssetSummary(

@@ -109,7 +109,7 @@ class AssetIncident(BaseModel):
     project_id: int = Field(description="The root product's project (0 when it has none).")
     asset_id: str | None = Field(description="The root product.")
     last_upload_timestamp: MillisTime | None = Field(description="The latest alert's time.")
-    created_time: MillisTime
+    created_time: MillisTime = Field(description="When the problem started: the first alert.")
     severity: Priority
     impact: Priority
     status: AssetStatus
