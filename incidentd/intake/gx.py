@@ -34,10 +34,15 @@ class _Validation(_Model):
 class _Config(_Model):
     type: str | None = None
     expectation_type: str | None = None  # GX 0.x
-    kwargs: dict[str, Any] = Field(default_factory=dict)
     meta: dict[str, Any] | None = None
     id: str | None = None
     severity: str | None = None
+
+    @property
+    def arguments(self) -> dict[str, Any]:
+        """The expectation's `kwargs` (column, bounds, mostly, ...)."""
+        value = (self.model_extra or {}).get("kwargs")
+        return value if isinstance(value, dict) else {}
 
 
 class _Result(_Model):
@@ -119,7 +124,7 @@ def _finding(
 ) -> Finding:
     config = result.expectation_config
     kind = config.type or config.expectation_type or "expectation"
-    column = config.kwargs.get("column")
+    column = config.arguments.get("column")
     column = column if isinstance(column, str) else None
     where = f"{targets[0] if targets else suite}{f'.{column}' if column else ''}"
     failed = "raised an exception" if result.exception_info.get("raised_exception") else "failed"
@@ -135,9 +140,9 @@ def _finding(
         check_extra={"suite": suite or None, "expectation_id": config.id},
         description=result.exception_info.get("exception_message") or None,
         attribute=column,
-        metric=_metric(result.result, config.kwargs),
+        metric=_metric(result.result, config.arguments),
         tags=[suite] if suite else [],
-        extra={"gx": {"kwargs": _check_kwargs(config.kwargs)}},
+        extra={"gx": {"kwargs": _check_kwargs(config.arguments)}},
     )
 
 
