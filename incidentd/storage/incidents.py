@@ -38,12 +38,12 @@ _RESOLVED_HOLDERS = text(
 
 def load_open_state(conn: Connection, space: str, reopen_low: datetime) -> list[Incident]:
     """Every open incident of the space and those resolved since `reopen_low`, with alerts."""
-    return _with_alerts(conn, conn.execute(_OPEN_STATE, {"space": space, "reopen_low": reopen_low}))
+    return with_alerts(conn, conn.execute(_OPEN_STATE, {"space": space, "reopen_low": reopen_low}))
 
 
 def load_changed(conn: Connection, space: str, since_seq: int) -> list[Incident]:
     """Incidents written after state sequence `since_seq`, with alerts."""
-    return _with_alerts(conn, conn.execute(_CHANGED, {"space": space, "seq": since_seq}))
+    return with_alerts(conn, conn.execute(_CHANGED, {"space": space, "seq": since_seq}))
 
 
 def load_resolved_holders(
@@ -54,11 +54,13 @@ def load_resolved_holders(
     if not fps:
         return []
     params = {"space": space, "fps": fps, "reopen_low": reopen_low}
-    return _with_alerts(conn, conn.execute(_RESOLVED_HOLDERS, params))
+    return with_alerts(conn, conn.execute(_RESOLVED_HOLDERS, params))
 
 
-def _with_alerts(conn: Connection, rows: Iterable[Row[Any]]) -> list[Incident]:
-    incidents = {str(r.id): incident_from_row(r) for r in rows}
+def with_alerts(conn: Connection, rows: Iterable[Row[Any]]) -> list[Incident]:
+    """Domain incidents from `incidents` rows, with their alerts and clearing recoveries."""
+    listed = [(incident_from_row(r), tuple(r.cleared_by)) for r in rows]
+    incidents = {i.id: i for i, _ in listed}
     if incidents:
         for row in conn.execute(
             text(
@@ -67,6 +69,19 @@ def _with_alerts(conn: Connection, rows: Iterable[Row[Any]]) -> list[Incident]:
             {"ids": list(incidents)},
         ):
             incidents[str(row.incident_id)].alerts[row.alert_id] = alert_from_row(row)
+    cleared = sorted({a for _, ids in listed for a in ids})
+    if cleared:
+        found = {
+            r.alert_id: alert_from_row(r)
+            for r in conn.execute(
+                text(
+                    f"SELECT {ALERT_COLUMNS} FROM alerts WHERE alert_id = ANY(CAST(:a AS text[]))"
+                ),
+                {"a": cleared},
+            )
+        }
+        for incident, ids in listed:
+            incident.clears.update((a, found[a]) for a in ids if a in found)
     return list(incidents.values())
 
 
@@ -101,7 +116,7 @@ def incident_from_row(row: Row[Any]) -> Incident:
     )
 
 
-_ARRAYS = ("blast_radius", "products", "suspected_upstream", "tags")
+_ARRAYS = ("blast_radius", "products", "suspected_upstream", "tags", "cleared_by")
 _INCIDENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("state_seq", "bigint"),
     ("id", "uuid"),
@@ -130,6 +145,7 @@ _INCIDENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("cleared_at", "timestamptz"),
     ("first_alert_at", "timestamptz"),
     ("last_alert_at", "timestamptz"),
+    ("cleared_by", "jsonb"),
 )
 
 
@@ -186,6 +202,7 @@ def _row_values(incident: Incident, alert_count: int, seq: int) -> dict[str, obj
         "cleared_at": incident.cleared_at,
         "first_alert_at": incident.first_alert_at,
         "last_alert_at": incident.last_alert_at,
+        "cleared_by": sorted(incident.clears),
     }
 
 

@@ -111,6 +111,8 @@ class Incident(Base):
     cleared_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     first_alert_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_alert_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cleared_by: Mapped[list[str]] = mapped_column(TextArray, server_default="{}")
+    """Recoveries held by another incident that cleared a fingerprint of this one."""
 
     __table_args__ = (
         UniqueConstraint("space", "number", name="uq_incidents_space_number"),

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from incidentd.storage.db import current_revision, make_engine
 from incidentd.storage.tables import Base
 
-HEAD = "0006"
+HEAD = "0007"
 TABLES = {
     "spaces",
     "products",

@@ -134,7 +134,7 @@ def summary_filter(  # noqa: PLR0917 - FastAPI passes query parameters by keywor
 def distribution(
     space: IncidentSpace, conn: Conn, flt: Annotated[IncidentFilter, Depends(distribution_filter)]
 ) -> IncidentDistribution:
-    """Incidents created per UTC day, by severity and by impact, over `[from_time, to_time)`.
+    """Incidents per UTC day their problem started, by severity and impact, in the window.
 
     Every day the window touches is listed, zeros included; merged incidents are left out.
     The list filters apply (`status` is the incidents' status now).
@@ -162,11 +162,11 @@ def distribution(
 def summary(
     space: IncidentSpace, conn: Conn, flt: Annotated[IncidentFilter, Depends(summary_filter)]
 ) -> IncidentSummary:
-    """Totals of incidents created in `[from_time, to_time)` and the mean time to resolve.
+    """Totals of incidents whose problem started in the window, and the mean time to resolve.
 
     Merged incidents are left out everywhere: they were folded into another incident, not
     resolved. `open` counts `open` and `investigating`, `closed` counts `resolved` (status
-    now). `mttr_hours` is the mean `resolved_at - created_at` of incidents resolved inside
+    now). `mttr_hours` is the mean `resolved_at - first_alert_at` of incidents resolved inside
     the window, wherever they were created; `previous_mttr_hours` the same over the window of
     equal length right before. Both are null when nothing was resolved, rounded to 0.01 h.
     The list filters but `status` apply to all figures.
