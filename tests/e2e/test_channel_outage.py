@@ -73,8 +73,9 @@ def _produce_rounds(engine: Engine, bootstrap: str, topics: TopicSet, worker: An
             alert(f"island-{n}", "island", n, space=SPACE),
         ]
         produce(bootstrap, topics.alerts, records)
+        want = 2 * (n + 1)
         wait_until(
-            lambda n=n: _stored(engine) == 2 * (n + 1),
+            lambda: _stored(engine) == want,  # noqa: B023 (called before the next round)
             timeout=60,
             message=lambda: worker.log_text()[-2000:],
         )
