@@ -20,6 +20,7 @@ from incidentd.api.deps import AppState
 from incidentd.api.limits import BodyLimitMiddleware
 from incidentd.api.query_check import reject_unknown_query
 from incidentd.api.routes import (
+    backend,
     catalog,
     incidents,
     insights,
@@ -70,6 +71,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(catalog.router)
     app.include_router(lineage.router)
     app.include_router(intake.router)  # after insights: POST /alerts/search is no tool
+    app.include_router(backend.router)  # /api/backend/{tenant}: the asset-incident API
     errors.install(app)  # domain errors -> answers; error bodies in /openapi.json
     ui.install(app)  # the web UI under /ui/ (routes, static files, HTML errors)
 

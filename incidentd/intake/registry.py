@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from incidentd.intake import dbt
+from incidentd.intake import dbt, gx
 from incidentd.intake.base import Source
 
 SOURCES: dict[str, Source] = {}
@@ -20,3 +20,4 @@ def source(name: str) -> Source | None:
 
 
 register(dbt.SOURCE)
+register(gx.SOURCE)

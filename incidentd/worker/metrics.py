@@ -41,6 +41,15 @@ class WorkerMetrics:
         self.retries = Counter(
             "incidentd_retries", "Retries after a transient failure.", ["stage"], registry=r
         )
+        self.lock_wait_seconds = Counter(
+            "incidentd_space_lock_wait_seconds",
+            "Time batches waited for a space another transaction held (zero when every "
+            "worker owns its spaces' partitions).",
+            registry=r,
+        )
+        self.lock_waits = Counter(
+            "incidentd_space_lock_waits", "Batches that found a space held by another.", registry=r
+        )
         self.batch_seconds = Histogram(
             "incidentd_batch_seconds",
             "Time to process one batch (DB commit included).",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -64,6 +65,7 @@ def process_batch(
     default_space: str | None,
     states: StateCache | None = None,
     lock_timeout_ms: int | None = None,
+    on_lock_wait: Callable[[float], None] | None = None,
     alerts_topic: str = "dq.alerts",
     intake: IntakeMetrics | None = None,
 ) -> BatchResult:
@@ -84,7 +86,7 @@ def process_batch(
         for new in alerts:
             by_space[new.alert.space].append(new.alert)
         # Lock first: alerts of a space are checked, correlated and stored by one worker at a time.
-        spaces = lock_spaces(conn, set(by_space), lock_timeout_ms)
+        spaces = lock_spaces(conn, set(by_space), lock_timeout_ms, on_lock_wait)
         stored = existing_alert_ids(conn, (a.alert.alert_id for a in alerts))
         fresh = _fresh(alerts, stored)
         fresh_ids = {a.alert.alert_id for a in fresh}

@@ -269,7 +269,12 @@ class Worker:
             # Waiting for another worker's lock must not outlast the poll deadline: a timed
             # out lock is retried after a poll that keeps this worker in the group.
             lock_timeout_ms=self.settings.max_poll_interval_ms // 3,
+            on_lock_wait=self._lock_waited,
         )
+
+    def _lock_waited(self, seconds: float) -> None:
+        self.metrics.lock_waits.inc()
+        self.metrics.lock_wait_seconds.inc(seconds)
 
     # -- waiting out failures ---------------------------------------------------------------
 

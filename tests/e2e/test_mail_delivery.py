@@ -31,11 +31,10 @@ from incidentd.storage.users import create_user
 from incidentd.worker.metrics import WorkerMetrics
 from incidentd.worker.retry import RetryPolicy
 from incidentd.worker.sender import ChannelSender
-from tests.e2e.test_pipeline import metric
 from tests.support.api import LINEAGE, SPACE, ApiWorld
 from tests.support.services import TopicSet
 from tests.support.wait import wait_until
-from tests.support.workers import TopicReader, WorkerProcess, alert, produce, worker_env
+from tests.support.workers import TopicReader, WorkerProcess, alert, metric, produce, worker_env
 
 SENDER = "incidentd@alerts.example"
 # An alert on `clean`: blast radius clean -> mart -> report; island and raw stay out.
