@@ -89,15 +89,16 @@ class Collector:
 
     def _event(self, finding: Finding, product_id: str, space: str) -> dict[str, Any]:
         check = {"id": finding.check_id, "name": finding.check_name, **finding.check_extra}
+        status = "firing" if finding.firing else "resolved"
         return {
             **finding.extra,
             "schema_version": 1,
             "alert_id": f"{self.source}-"
-            + stable_id(self.source, finding.run_id, finding.check_id, product_id),
+            + stable_id(self.source, finding.run_id, finding.check_id, product_id, status),
             "space": space,
             "product_id": product_id,
             "alert_type": finding.alert_type,
-            "status": "firing" if finding.firing else "resolved",
+            "status": status,
             "severity": finding.severity,
             "occurred_at": finding.occurred_at,
             "fingerprint": fingerprint(
