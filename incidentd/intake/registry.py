@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from incidentd.intake import dbt, gx, soda
+from incidentd.intake import alertmanager, dbt, gx, soda
 from incidentd.intake.base import Source
 
 SOURCES: dict[str, Source] = {}
@@ -22,3 +22,4 @@ def source(name: str) -> Source | None:
 register(dbt.SOURCE)
 register(gx.SOURCE)
 register(soda.SOURCE)
+register(alertmanager.SOURCE)
