@@ -17,6 +17,7 @@ from sqlalchemy import text
 from starlette.responses import HTMLResponse, Response
 
 from incidentd.api.deps import AppState, Conn, SpaceAccess, app_state
+from incidentd.api.errors import status_of
 from incidentd.api.routes import incidents, insights, notify
 from incidentd.api.ui.drawing import ROLE_LABELS, ROLE_ORDER, Drawing, ProductFacts, layout
 from incidentd.api.ui.filters import STATUSES, Filters
@@ -43,6 +44,7 @@ from incidentd.api.ui.session import (
     set_cookie,
     ui_root,
 )
+from incidentd.correlation.lifecycle import LifecycleError
 from incidentd.lineage.graph import LineageGraph
 from incidentd.schemas.api.incidents import IncidentDetail
 from incidentd.schemas.common import Impact, IncidentStatus, Severity
@@ -299,7 +301,9 @@ def blast_radius_drawing(
     return drawing, rows
 
 
-def _as_ui_error(exc: HTTPException) -> UiError:
+def _as_ui_error(exc: HTTPException | LifecycleError) -> UiError:
+    if isinstance(exc, LifecycleError):
+        return UiError(status_of(exc), str(exc))
     return UiError(exc.status_code, str(exc.detail))
 
 
@@ -330,7 +334,7 @@ def incident_page(  # noqa: PLR0917 - FastAPI passes query parameters by keyword
     try:
         detail = incidents.get(incident_id, space, conn, state)
         history = insights.history(incident_id, space, conn)
-    except HTTPException as exc:
+    except (HTTPException, LifecycleError) as exc:
         raise _as_ui_error(exc) from exc
     drawing, rows = blast_radius_drawing(conn, state, detail)
     alerts = {a.alert_id: a for a in detail.alerts}
@@ -359,7 +363,7 @@ def resolve(
     """The Resolve button: the JSON API's resolve, then back to the incident."""
     try:
         resource = incidents.resolve(incident_id, space, conn, state)
-    except HTTPException as exc:
+    except (HTTPException, LifecycleError) as exc:
         raise _as_ui_error(exc) from exc
     url = _incident_url(ui_root(request), space.slug, resource.id)
     return _redirect(f"{url}?done=resolved")
@@ -372,7 +376,7 @@ def notify_downstream(
     """The Notify downstream button: the JSON API's notify-downstream, then back."""
     try:
         outcome = notify.notify(incident_id, space, conn, state)
-    except HTTPException as exc:
+    except (HTTPException, LifecycleError) as exc:
         raise _as_ui_error(exc) from exc
     url = _incident_url(ui_root(request), space.slug, incident_id)
     if not outcome.newly_notified:
