@@ -7,8 +7,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 
+<<<<<<< HEAD
 import anyio
 from fastapi import FastAPI, Request
+=======
+from fastapi import Depends, FastAPI, Request
+>>>>>>> main
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
@@ -18,7 +22,17 @@ from incidentd.api import probes, ui
 from incidentd.api.admission import Authenticator, AuthMiddleware, OverloadMiddleware
 from incidentd.api.deps import AppState
 from incidentd.api.limits import BodyLimitMiddleware
-from incidentd.api.routes import catalog, incidents, insights, intake, lineage, notify
+from incidentd.api.query_check import reject_unknown_query
+from incidentd.api.routes import (
+    backend,
+    catalog,
+    incidents,
+    insights,
+    intake,
+    lineage,
+    notify,
+    subscriptions,
+)
 from incidentd.schemas.settings import Settings
 from incidentd.storage.db import make_engine
 from incidentd.storage.graphs import GraphCache
@@ -63,6 +77,7 @@ def create_app(settings: Settings) -> FastAPI:
         version="1.0",
         description="Correlated data-quality incidents with their blast radius.",
         lifespan=lifespan,
+        dependencies=[Depends(reject_unknown_query)],  # every route, added now or later
     )
     # Added last = runs first: a free slot, then the caller, then the body limit.
     app.add_middleware(BodyLimitMiddleware, default_limit=settings.max_body_bytes)
@@ -73,11 +88,13 @@ def create_app(settings: Settings) -> FastAPI:
         wait_seconds=settings.api_queue_seconds,
     )
     app.include_router(notify.router)
+    app.include_router(subscriptions.router)
     app.include_router(insights.router)  # before incidents: /incidents/summary is no id
     app.include_router(incidents.router)
     app.include_router(catalog.router)
     app.include_router(lineage.router)
     app.include_router(intake.router)  # after insights: POST /alerts/search is no tool
+    app.include_router(backend.router)  # /api/backend/{tenant}: the asset-incident API
     ui.install(app)  # the web UI under /ui/ (routes, static files, HTML errors)
     probes.install(app)  # /healthz, /metrics, 503 for an exhausted pool or a database down
 
