@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 
-<<<<<<< HEAD
 import anyio
-from fastapi import FastAPI, Request
-=======
 from fastapi import Depends, FastAPI, Request
->>>>>>> main
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
@@ -65,12 +62,15 @@ def create_app(settings: Settings) -> FastAPI:
         # the default 5 ms each, a probe would wait tens of milliseconds for its turn.
         sys.setswitchinterval(_GIL_SWITCH_SECONDS)
         app.state.incidentd = AppState(settings, engine, GraphCache())
-        app.state.health = probes.HealthCheck.open(settings.database_url)
+        health = app.state.health = probes.HealthCheck.open(settings.database_url)
+        await health.check()  # ready as soon as the app is: /healthz answers ok at once
+        watcher = asyncio.create_task(health.watch())
         try:
             yield
         finally:
+            watcher.cancel()
             engine.dispose()
-            app.state.health.engine.dispose()
+            health.engine.dispose()
 
     app = FastAPI(
         title="incidentd",

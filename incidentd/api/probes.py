@@ -1,11 +1,13 @@
 """`/healthz` and `/metrics`, and the answers given when the server itself is short of means.
 
-The health check has a database connection and a thread of its own, so it answers in
-milliseconds while every request slot is busy; a liveness probe must never wait behind load.
+The health check has a database connection and a thread of its own and runs in the
+background; `/healthz` answers from its last finding in microseconds while every request slot
+is busy: a liveness probe must never wait behind load.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import anyio
@@ -19,15 +21,23 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from incidentd.storage.db import make_engine
 
 HEALTH_TIMEOUT_SECONDS = 2.0
+CHECK_EVERY_SECONDS = 1.0
+STALE_SECONDS = 5.0
 RETRY_AFTER_SECONDS = 1
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class HealthCheck:
-    """A one-connection engine and a one-thread limiter reserved for `/healthz`."""
+    """The database as last seen by a check that runs every second on a connection of its own.
+
+    `/healthz` answers from that finding, so it never waits for a thread, a connection or the
+    database; a finding older than `STALE_SECONDS` counts as a failure.
+    """
 
     engine: Engine
     limiter: anyio.CapacityLimiter
+    healthy: bool = False
+    checked_at: float = 0.0
 
     @classmethod
     def open(cls, database_url: str) -> HealthCheck:
@@ -39,6 +49,29 @@ class HealthCheck:
         """Raise when the database does not answer."""
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
+
+    async def check(self) -> None:
+        """Ping once (in the check's own thread) and record the finding."""
+        healthy = False
+        with anyio.move_on_after(HEALTH_TIMEOUT_SECONDS):
+            try:
+                await anyio.to_thread.run_sync(
+                    self.ping, limiter=self.limiter, abandon_on_cancel=True
+                )
+                healthy = True
+            except Exception:
+                healthy = False
+        self.healthy, self.checked_at = healthy, time.monotonic()
+
+    async def watch(self) -> None:
+        """Check every `CHECK_EVERY_SECONDS` until cancelled."""
+        while True:
+            await self.check()
+            await anyio.sleep(CHECK_EVERY_SECONDS)
+
+    def ok(self) -> bool:
+        """Whether the last check passed and is recent."""
+        return self.healthy and time.monotonic() - self.checked_at < STALE_SECONDS
 
 
 def busy() -> JSONResponse:
@@ -56,15 +89,9 @@ def install(app: FastAPI) -> None:
     @app.get("/healthz", include_in_schema=False)
     async def healthz(request: Request) -> Response:
         check: HealthCheck = request.app.state.health
-        with anyio.move_on_after(HEALTH_TIMEOUT_SECONDS):
-            try:
-                await anyio.to_thread.run_sync(
-                    check.ping, limiter=check.limiter, abandon_on_cancel=True
-                )
-            except Exception:
-                return PlainTextResponse("database unreachable\n", status_code=503)
+        if check.ok():
             return PlainTextResponse("ok\n")
-        return PlainTextResponse("database not answering\n", status_code=503)
+        return PlainTextResponse("database unreachable\n", status_code=503)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
