@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 from starlette.types import Scope
 
-from incidentd.api import probes, ui
+from incidentd.api import errors, probes, ui
 from incidentd.api.admission import Authenticator, AuthMiddleware, OverloadMiddleware
 from incidentd.api.deps import AppState
 from incidentd.api.limits import BodyLimitMiddleware
@@ -95,6 +95,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(lineage.router)
     app.include_router(intake.router)  # after insights: POST /alerts/search is no tool
     app.include_router(backend.router)  # /api/backend/{tenant}: the asset-incident API
+    errors.install(app)  # domain errors -> answers; error bodies in /openapi.json
     ui.install(app)  # the web UI under /ui/ (routes, static files, HTML errors)
     probes.install(app)  # /healthz, /metrics, 503 for an exhausted pool or a database down
 

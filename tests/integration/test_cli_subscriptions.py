@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 
 import orjson
 import pytest
 from sqlalchemy import Engine, text
 
-from incidentd.storage.db import make_engine
 from incidentd.storage.outbox import Message, enqueue
-from incidentd.storage.spaces import INCIDENTS_FEATURE, upsert_space
+from tests.support.cli import engine_with_space, run_cli
 
 SPACE = "shop"
 
@@ -21,25 +18,12 @@ SPACE = "shop"
 @pytest.fixture
 def engine(migrated_db: str) -> Iterator[Engine]:
     """The CLI's database, with the space."""
-    eng = make_engine(migrated_db, pool_size=1)
-    with eng.begin() as conn:
-        upsert_space(conn, SPACE, features=[INCIDENTS_FEATURE])
-    yield eng
-    eng.dispose()
+    yield from engine_with_space(migrated_db, SPACE)
 
 
 def cli(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     """`incidentd subscriptions ARGS` with the database set."""
-    env = dict(os.environ, INCIDENTD_DATABASE_URL=db_url, INCIDENTD_LOG_FORMAT="json")
-    env["COLUMNS"] = "250"
-    return subprocess.run(
-        [sys.executable, "-m", "incidentd.app.cli", "subscriptions", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_cli(db_url, "subscriptions", *args)
 
 
 def test_add_prints_the_webhook_secret_once_and_list_masks_the_target(
