@@ -15,7 +15,7 @@ from bench.streams import Record
 FETCH_MAX_BYTES = 64 * 1024 * 1024
 PARTITION_FETCH_BYTES = 8 * 1024 * 1024
 MAX_POLL_RECORDS = 2000
-"""The worker's consumer settings (incidentd/worker/runner.py `_make_consumer`)."""
+"""The worker's consumer settings (incidentd/worker/source.py `open_source`)."""
 MAX_WATCH_SECONDS = 3600.0
 """An event watcher stops by itself after this long, whatever happens to its phase."""
 

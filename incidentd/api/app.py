@@ -14,7 +14,7 @@ from sqlalchemy.exc import DataError
 
 from incidentd.api import ui
 from incidentd.api.deps import AppState
-from incidentd.api.routes import catalog, incidents, insights, lineage, notify
+from incidentd.api.routes import catalog, incidents, insights, intake, lineage, notify
 from incidentd.schemas.settings import Settings
 from incidentd.storage.db import make_engine
 from incidentd.storage.graphs import GraphCache
@@ -45,6 +45,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(incidents.router)
     app.include_router(catalog.router)
     app.include_router(lineage.router)
+    app.include_router(intake.router)  # after insights: POST /alerts/search is no tool
     ui.install(app)  # the web UI under /ui/ (routes, static files, HTML errors)
 
     @app.exception_handler(RequestValidationError)

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, text
 from incidentd.schemas.settings import Settings
 from incidentd.storage.graphs import GraphCache
 from incidentd.storage.spaces import INCIDENTS_FEATURE
-from incidentd.storage.users import Principal, authenticate
+from incidentd.storage.users import INGEST_ROLE, Principal, authenticate
 
 _bearer = HTTPBearer(auto_error=False, description="An API token from `incidentd users create`.")
 
@@ -99,8 +99,8 @@ class SpaceAccess:
             )
 
 
-def space_access(slug: SlugPath, conn: Conn, caller: Caller) -> SpaceAccess:
-    """The caller's access to `slug`; 404 when not a member (existence is not revealed)."""
+def member_space(slug: SlugPath, conn: Conn, caller: Caller) -> SpaceAccess:
+    """The caller's role in `slug`; 404 when not a member (existence is not revealed)."""
     role = caller.roles.get(slug)
     row = None
     if role is not None:
@@ -110,7 +110,24 @@ def space_access(slug: SlugPath, conn: Conn, caller: Caller) -> SpaceAccess:
     return SpaceAccess(slug, role, tuple(row.features), caller)
 
 
+def space_access(slug: SlugPath, conn: Conn, caller: Caller) -> SpaceAccess:
+    """A space the caller may read; 403 for an `ingest` token, which may only post alerts."""
+    space = member_space(slug, conn, caller)
+    if space.role == INGEST_ROLE:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "role 'ingest' may only post alerts")
+    return space
+
+
+def intake_space(slug: SlugPath, conn: Conn, caller: Caller) -> SpaceAccess:
+    """A space the caller may post alerts to (ingest, editor or admin); 403 for viewers."""
+    space = member_space(slug, conn, caller)
+    if space.role != INGEST_ROLE:
+        space.require_write()
+    return space
+
+
 Space = Annotated[SpaceAccess, Depends(space_access)]
+IntakeSpace = Annotated[SpaceAccess, Depends(intake_space)]
 
 
 def incident_space(space: Space) -> SpaceAccess:

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from incidentd.app.ingest_cli import ingest_app
 from incidentd.app.logs import configure_logging
 from incidentd.schemas.settings import Settings
 
@@ -25,6 +26,7 @@ app.add_typer(lineage_app, name="lineage")
 app.add_typer(spaces_app, name="spaces")
 dlq_app = typer.Typer(help="Work with the dead-letter topic.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(ingest_app, name="ingest")
 console = Console()
 err = Console(stderr=True)
 
@@ -198,7 +200,9 @@ app.add_typer(users_app, name="users")
 def users_create(
     email: Annotated[str, typer.Argument(help="The user's e-mail address.")],
     space: Annotated[str, typer.Option("--space", help="Space the user joins.")],
-    role: Annotated[str, typer.Option("--role", help="viewer, editor or admin.")] = "viewer",
+    role: Annotated[
+        str, typer.Option("--role", help="viewer, editor, admin, or ingest (may only post alerts).")
+    ] = "viewer",
 ) -> None:
     """Create a user (or change their role) and print a new API token on the last line."""
     from incidentd.storage.db import make_engine

@@ -18,6 +18,7 @@ from incidentd.app.demo_alerts import DEMO_SPACE, demo_alert_burst
 from incidentd.app.embedded import EmbeddedBroker, EmbeddedPostgres, create_topics
 from incidentd.lineage.document import load_document
 from incidentd.schemas.settings import Settings
+from incidentd.storage import outbox
 from incidentd.storage.db import make_engine, migrate
 from incidentd.storage.lineage import import_document
 from incidentd.storage.spaces import INCIDENTS_FEATURE, upsert_space
@@ -150,12 +151,9 @@ def _wait_until_done(worker: Worker, engine: Engine, expected: int, console: Con
 
 def _outbox_drained(engine: Engine) -> bool:
     with engine.connect() as conn:
-        kafka = "channel = 'kafka'"
-        pending = conn.execute(
-            text(f"SELECT count(*) FROM outbox WHERE sent_at IS NULL AND {kafka}")
-        ).scalar()
-        total = conn.execute(text(f"SELECT count(*) FROM outbox WHERE {kafka}")).scalar()
-    return bool(total) and pending == 0
+        waiting = outbox.backlog(conn, outbox.KAFKA)
+        sent = outbox.sent_count(conn, outbox.KAFKA)
+    return bool(sent) and waiting.count == 0
 
 
 def _show_incidents(engine: Engine, console: Console) -> None:
@@ -168,9 +166,7 @@ def _show_incidents(engine: Engine, console: Console) -> None:
             )
         ).fetchall()
         alerts = conn.execute(text("SELECT count(*) FROM alerts")).scalar()
-        events = conn.execute(
-            text("SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL")
-        ).scalar()
+        events = outbox.sent_count(conn, outbox.KAFKA)
     table = Table(title=f"incidents correlated from {alerts} stored alerts", show_lines=True)
     for column in (
         "title",

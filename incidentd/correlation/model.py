@@ -64,6 +64,7 @@ class Incident:
     created_at: datetime
     updated_at: datetime
     status: IncidentStatus = IncidentStatus.OPEN
+    number: int | None = None  # per space, given when the incident is first stored
     alerts: dict[str, Alert] = field(default_factory=dict)
     title: str = ""
     description: str | None = None

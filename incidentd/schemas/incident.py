@@ -22,6 +22,10 @@ class IncidentResource(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     id: str
+    number: int | None = Field(
+        default=None,
+        description="Per space: 1, 2, 3… in creation order; accepted wherever an id is.",
+    )
     space: str
     title: str
     description: str | None = None

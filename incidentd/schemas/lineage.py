@@ -20,6 +20,9 @@ class ProductSpec(BaseModel):
     tier: Tier | None = None
     tags: list[str] = Field(default_factory=list)
     datasets: list[str] = Field(default_factory=list)
+    project_id: int = Field(
+        default=0, ge=0, le=2**31 - 1, description="The project the product belongs to."
+    )
 
 
 class EdgeSpec(BaseModel):

@@ -17,10 +17,11 @@ from sqlalchemy import Connection, text
 from incidentd.correlation import derive
 from incidentd.correlation.model import Incident
 from incidentd.schemas.common import EventType, HistoryState
-from incidentd.schemas.incident import IncidentEvent
+from incidentd.storage import outbox
 from incidentd.storage.alerts import ALERT_COLUMNS, alert_from_row
 from incidentd.storage.graphs import GraphCache
-from incidentd.storage.incidents import incident_from_row, to_resource, upsert_incidents
+from incidentd.storage.incident_refs import IncidentRef
+from incidentd.storage.incidents import event_message, incident_from_row, upsert_incidents
 from incidentd.storage.spaces import bump_state_seq, lock_spaces
 
 
@@ -45,20 +46,22 @@ def load_incident(conn: Connection, space: str, incident_id: str) -> Incident:
 
 
 def load_incident_counted(conn: Connection, space: str, incident_id: str) -> tuple[Incident, int]:
-    """An incident with its alerts, and the `alert_count` it shows.
+    """An incident (named by id or per-space number) with its alerts, and its `alert_count`.
 
     A merged incident's alerts have moved to the incident it was merged into; it keeps showing
     the count it had when merged (as in its `incident.merged` event and in lists).
     """
-    try:
-        key = uuid.UUID(incident_id)
-    except ValueError as exc:
-        raise IncidentNotFoundError(incident_id) from exc
+    ref = IncidentRef.parse(incident_id)
+    if ref is None:
+        raise IncidentNotFoundError(incident_id)
+    where, params = ref.condition()
     row = conn.execute(
-        text("SELECT * FROM incidents WHERE id = :i AND space = :s"), {"i": key, "s": space}
+        text(f"SELECT * FROM incidents WHERE incidents.space = :s AND {where}"),
+        {**params, "s": space},
     ).first()
     if row is None:
         raise IncidentNotFoundError(incident_id)
+    key = row.id
     incident = incident_from_row(row)
     for alert in conn.execute(
         text(f"SELECT {ALERT_COLUMNS} FROM alerts WHERE incident_id = :i"), {"i": key}
@@ -108,22 +111,7 @@ def change_incident(
             "t": now,
         },
     )
-    event = IncidentEvent(
-        event_id=str(uuid.uuid4()),
-        event_type=result.event_type,
-        occurred_at=now,
-        space=space,
-        incident_id=incident.id,
-        alert_ids=[],
-        incident=to_resource(incident, count),
-    )
-    conn.execute(
-        text("INSERT INTO outbox (topic, key, payload, incident_id) VALUES (:t, :k, :p, :i)"),
-        {
-            "t": topic,
-            "k": incident.id,
-            "p": event.model_dump_json().encode(),
-            "i": uuid.UUID(incident.id),
-        },
+    outbox.enqueue(
+        conn, [event_message(incident, count, result.event_type, [], now=now, topic=topic)]
     )
     return incident, result, count

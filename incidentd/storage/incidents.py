@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -12,8 +12,9 @@ import orjson
 from sqlalchemy import Connection, Row, text
 
 from incidentd.correlation.model import Change, Incident, Outcome
-from incidentd.schemas.common import Impact, IncidentStatus, Severity
+from incidentd.schemas.common import EventType, Impact, IncidentStatus, Severity
 from incidentd.schemas.incident import IncidentEvent, IncidentResource
+from incidentd.storage import outbox
 from incidentd.storage.alerts import ALERT_COLUMNS, alert_from_row, assign_alerts
 
 _OPEN_STATE = text(
@@ -74,6 +75,7 @@ def incident_from_row(row: Row[Any]) -> Incident:
     return Incident(
         id=str(row.id),
         space=row.space,
+        number=row.number,
         created_at=row.created_at,
         updated_at=row.updated_at,
         status=IncidentStatus(row.status),
@@ -104,6 +106,7 @@ _INCIDENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("state_seq", "bigint"),
     ("id", "uuid"),
     ("space", "text"),
+    ("number", "bigint"),
     ("title", "text"),
     ("description", "text"),
     ("status", "text"),
@@ -137,7 +140,9 @@ def _upsert_sql() -> str:
         for n in names
     ]
     record = ", ".join(f"{n} {t}" for n, t in _INCIDENT_COLUMNS)
-    updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in names if n not in ("id", "created_at"))
+    updates = ", ".join(
+        f"{n} = EXCLUDED.{n}" for n in names if n not in ("id", "number", "created_at")
+    )
     return (
         f"INSERT INTO incidents ({', '.join(names)}) "
         f"SELECT {', '.join(picks)} "
@@ -157,6 +162,7 @@ def _row_values(incident: Incident, alert_count: int, seq: int) -> dict[str, obj
         "state_seq": seq,
         "id": incident.id,
         "space": incident.space,
+        "number": incident.number,
         "title": incident.title,
         "description": incident.description,
         "status": incident.status.value,
@@ -184,16 +190,57 @@ def _row_values(incident: Incident, alert_count: int, seq: int) -> dict[str, obj
 
 
 def upsert_incidents(conn: Connection, incidents: Iterable[tuple[Incident, int]], seq: int) -> None:
-    """Write incidents (insert or overwrite) in one statement, stamped with `seq`."""
-    values = [dict(_row_values(i, n, seq), n=k) for k, (i, n) in enumerate(incidents)]
+    """Write incidents (insert or overwrite) in one statement, stamped with `seq`.
+
+    Incidents stored for the first time get their number here (see number_new_incidents).
+    """
+    pairs = list(incidents)
+    number_new_incidents(conn, [i for i, _ in pairs])
+    values = [dict(_row_values(i, n, seq), n=k) for k, (i, n) in enumerate(pairs)]
     if values:
         conn.execute(_UPSERT, {"rows": orjson.dumps(values).decode()})
+
+
+_TAKE_NUMBERS = text(
+    "UPDATE spaces AS s SET last_incident_number = s.last_incident_number + x.n "
+    "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS x(slug text, n bigint) "
+    "WHERE s.slug = x.slug RETURNING s.slug, s.last_incident_number"
+)
+
+
+def number_new_incidents(conn: Connection, incidents: Iterable[Incident]) -> None:
+    """Give incidents without a number the next numbers of their space, in creation order.
+
+    One statement for all spaces of the batch. It updates the spaces' rows, which stay locked
+    until the transaction ends, so two transactions never hand out the same number and numbers
+    follow the order in which incidents were committed.
+    """
+    new = sorted(
+        (i for i in incidents if i.number is None),
+        key=lambda i: (i.space, i.created_at, i.first_alert_at or i.created_at, i.id),
+    )
+    if not new:
+        return
+    counts = Counter(i.space for i in new)
+    rows = conn.execute(
+        _TAKE_NUMBERS,
+        {"rows": orjson.dumps([{"slug": s, "n": n} for s, n in counts.items()]).decode()},
+    )
+    taken = {r.slug: int(r.last_incident_number) for r in rows}
+    missing = sorted(set(counts) - set(taken))
+    if missing:
+        raise LookupError(f"incidents of unknown spaces: {', '.join(missing)}")
+    following = {space: taken[space] - n for space, n in counts.items()}
+    for incident in new:
+        following[incident.space] += 1
+        incident.number = following[incident.space]
 
 
 def to_resource(incident: Incident, alert_count: int | None = None) -> IncidentResource:
     """The contract view of an incident."""
     return IncidentResource(
         id=incident.id,
+        number=incident.number,
         space=incident.space,
         title=incident.title,
         description=incident.description,
@@ -258,29 +305,40 @@ def save_outcome(
         row["n"] = k  # rows get ids in this order
     if history:
         conn.execute(_INSERT_HISTORY, {"rows": orjson.dumps(history).decode()})
-    events = [_event_row(c, now, topic) for c in changes]
-    if events:
-        write_outbox(conn, events)
-    return len(events)
+    return outbox.enqueue(conn, [_event_message(c, now, topic) for c in changes])
 
 
-def _event_row(change: Change, now: datetime, topic: str) -> dict[str, object]:
-    incident = change.incident
+def _event_message(change: Change, now: datetime, topic: str) -> outbox.Message:
+    return event_message(
+        change.incident,
+        _alert_count(change),
+        change.event_type,
+        sorted(set(change.added_alert_ids)),
+        now=now,
+        topic=topic,
+    )
+
+
+def event_message(
+    incident: Incident,
+    alert_count: int,
+    event_type: EventType,
+    alert_ids: list[str],
+    *,
+    now: datetime,
+    topic: str,
+) -> outbox.Message:
+    """The incident event (CONTRACT §3) as an outbox message keyed by the incident."""
     event = IncidentEvent(
         event_id=str(uuid.uuid4()),
-        event_type=change.event_type,
+        event_type=event_type,
         occurred_at=now,
         space=incident.space,
         incident_id=incident.id,
-        alert_ids=sorted(set(change.added_alert_ids)),
-        incident=to_resource(incident, _alert_count(change)),
+        alert_ids=alert_ids,
+        incident=to_resource(incident, alert_count),
     )
-    return {
-        "topic": topic,
-        "key": incident.id,
-        "payload": event.model_dump_json().encode(),
-        "incident_id": uuid.UUID(incident.id),
-    }
+    return outbox.Message(topic, incident.id, event.model_dump_json().encode(), incident.id)
 
 
 _INSERT_HISTORY = text(
@@ -293,38 +351,3 @@ _INSERT_HISTORY = text(
     ORDER BY x.n
     """
 )
-_INSERT_OUTBOX = text(
-    """
-    INSERT INTO outbox (topic, key, payload, incident_id)
-    SELECT x.topic, x.key, decode(x.payload, 'base64'), x.incident_id
-    FROM jsonb_to_recordset(CAST(:rows AS jsonb))
-         AS x(topic text, key text, payload text, incident_id uuid, n bigint)
-    ORDER BY x.n
-    """
-)
-
-
-def write_outbox(conn: Connection, rows: list[dict[str, object]]) -> None:
-    """Queue messages for the relay, in the caller's transaction, in one statement.
-
-    Each row has `topic`, `key`, `payload` (bytes) and `incident_id`; rows get ids in order.
-    """
-    if not rows:
-        return
-    docs = [
-        {
-            "topic": r["topic"],
-            "key": r["key"],
-            "payload": base64.b64encode(_as_bytes(r["payload"])).decode(),
-            "incident_id": None if r["incident_id"] is None else str(r["incident_id"]),
-            "n": k,
-        }
-        for k, r in enumerate(rows)
-    ]
-    conn.execute(_INSERT_OUTBOX, {"rows": orjson.dumps(docs).decode()})
-
-
-def _as_bytes(value: object) -> bytes:
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value)
-    raise TypeError(f"an outbox payload must be bytes, not {type(value).__name__}")

@@ -6,7 +6,6 @@ the counts (their alerts and their story live on in the incident they were merge
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -15,6 +14,7 @@ from sqlalchemy import Connection, Row, text
 
 from incidentd.schemas.common import Impact, Severity
 from incidentd.storage.incident_queries import IncidentFilter
+from incidentd.storage.incident_refs import IncidentRef, find_incident_id
 
 _ONE_TICK = timedelta(microseconds=1)
 
@@ -34,14 +34,8 @@ def incident_history(conn: Connection, space: str, incident_id: str) -> list[Row
     Lines are written under the space lock, so their ids follow the order things happened
     (their `at` may not, when workers' clocks disagree).
     """
-    try:
-        key = uuid.UUID(incident_id)
-    except ValueError:
-        return None
-    found = conn.execute(
-        text("SELECT 1 FROM incidents WHERE id = :i AND space = :s"), {"i": key, "s": space}
-    ).first()
-    if found is None:
+    key = find_incident_id(conn, space, incident_id)
+    if key is None:
         return None
     return list(
         conn.execute(
@@ -190,7 +184,7 @@ class AlertFilter:
     product_ids: tuple[str, ...] = ()
     alert_types: tuple[str, ...] = ()
     alert_ids: tuple[str, ...] = ()
-    incident_id: uuid.UUID | None = None
+    incident: IncidentRef | None = None
     from_time: datetime | None = None
     to_time: datetime | None = None
     text: str | None = None
@@ -210,9 +204,12 @@ class AlertFilter:
             if values:
                 clauses.append(f"{column} = ANY(CAST(:{name} AS text[]))")
                 params[name] = list(values)
-        if self.incident_id is not None:
-            clauses.append("incident_id = :incident_id")
-            params["incident_id"] = self.incident_id
+        if self.incident is not None:
+            ref, ref_params = self.incident.condition("i")
+            clauses.append(
+                f"incident_id = (SELECT i.id FROM incidents AS i WHERE i.space = :space AND {ref})"
+            )
+            params.update(ref_params)
         if self.from_time is not None:
             clauses.append("occurred_at >= :from_time")
             params["from_time"] = self.from_time

@@ -9,11 +9,26 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, text
 
+from incidentd.lineage.connections import connections_of
 from incidentd.lineage.graph import LineageGraph, ProductInfo
 from incidentd.schemas.lineage import EdgeSpec, LineageDocument, ProductSpec
 from incidentd.storage.spaces import ensure_spaces
 
-_PRODUCT_COLUMNS = ("name", "owners", "stewards", "tier", "tags", "datasets")
+_PRODUCT_COLUMNS = (
+    "name",
+    "owners",
+    "stewards",
+    "tier",
+    "tags",
+    "datasets",
+    "project_id",
+    "connection_ids",
+    "connection_types",
+)
+_INSERT_PRODUCT = (
+    f"INSERT INTO products (space, id, {', '.join(_PRODUCT_COLUMNS)}) "
+    f"VALUES (:space, :id, {', '.join(':' + c for c in _PRODUCT_COLUMNS)}) "
+)
 
 
 @dataclass(slots=True)
@@ -34,6 +49,7 @@ class ImportReport:
 
 
 def _product_values(spec: ProductSpec) -> dict[str, object]:
+    connection_ids, connection_types = connections_of(spec.datasets)
     return {
         "space": spec.space,
         "id": spec.id,
@@ -43,6 +59,9 @@ def _product_values(spec: ProductSpec) -> dict[str, object]:
         "tier": spec.tier.value if spec.tier else None,
         "tags": list(spec.tags),
         "datasets": list(spec.datasets),
+        "project_id": spec.project_id,
+        "connection_ids": list(connection_ids),
+        "connection_types": list(connection_types),
     }
 
 
@@ -58,9 +77,8 @@ def upsert_products(
     )
     sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in _PRODUCT_COLUMNS)
     stmt = text(
-        "INSERT INTO products (space, id, name, owners, stewards, tier, tags, datasets) "
-        "VALUES (:space, :id, :name, :owners, :stewards, :tier, :tags, :datasets) "
-        f"ON CONFLICT (space, id) DO UPDATE SET {sets}, updated_at = now() WHERE {changed_cols} "
+        _INSERT_PRODUCT
+        + f"ON CONFLICT (space, id) DO UPDATE SET {sets}, updated_at = now() WHERE {changed_cols} "
         "RETURNING (xmax = 0) AS inserted"
     )
     for spec in products:
@@ -78,11 +96,7 @@ def upsert_products(
 def insert_missing_products(conn: Connection, products: Iterable[ProductSpec]) -> list[str]:
     """Insert products that do not exist yet, never touching existing ones; returns new ids."""
     added: list[str] = []
-    stmt = text(
-        "INSERT INTO products (space, id, name, owners, stewards, tier, tags, datasets) "
-        "VALUES (:space, :id, :name, :owners, :stewards, :tier, :tags, :datasets) "
-        "ON CONFLICT (space, id) DO NOTHING RETURNING id"
-    )
+    stmt = text(_INSERT_PRODUCT + "ON CONFLICT (space, id) DO NOTHING RETURNING id")
     for spec in products:
         if conn.execute(stmt, _product_values(spec)).first() is not None:
             added.append(spec.id)
@@ -222,10 +236,14 @@ class StoredProduct:
     tags: tuple[str, ...]
     datasets: tuple[str, ...]
     updated_at: datetime
+    project_id: int = 0
+    connection_ids: tuple[str, ...] = ()
+    connection_types: tuple[str, ...] = ()
 
 
 _SELECT_PRODUCT = (
-    "SELECT space, id, name, owners, stewards, tier, tags, datasets, updated_at FROM products "
+    "SELECT space, id, name, owners, stewards, tier, tags, datasets, updated_at, project_id, "
+    "connection_ids, connection_types FROM products "
 )
 
 
@@ -240,6 +258,9 @@ def _stored(row: Row[Any]) -> StoredProduct:
         tags=tuple(row.tags),
         datasets=tuple(row.datasets),
         updated_at=row.updated_at,
+        project_id=row.project_id,
+        connection_ids=tuple(row.connection_ids),
+        connection_types=tuple(row.connection_types),
     )
 
 

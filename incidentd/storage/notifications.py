@@ -19,8 +19,10 @@ from sqlalchemy import Connection, Row, text
 
 from incidentd.correlation.model import Incident
 from incidentd.schemas.common import EventType
+from incidentd.storage import outbox
 from incidentd.storage.graphs import GraphCache
 from incidentd.storage.incident_writes import Edit, change_incident
+from incidentd.storage.outbox import Message
 
 EMAIL_CHANNEL = "email"
 _SUBJECT_MAX = 200
@@ -151,13 +153,7 @@ def _write(
         {"r": recipient, "s": incident.space, "i": key, "p": products, "t": title, "b": body},
     )
     payload = orjson.dumps({"to": recipient, "subject": title, "body": body})
-    conn.execute(
-        text(
-            "INSERT INTO outbox (topic, key, payload, incident_id, channel) "
-            "VALUES (:t, :k, :p, :i, :c)"
-        ),
-        {"t": recipient, "k": incident.id, "p": payload, "i": key, "c": EMAIL_CHANNEL},
-    )
+    outbox.enqueue(conn, [Message(recipient, incident.id, payload, incident.id, EMAIL_CHANNEL)])
 
 
 def notify_downstream(
@@ -247,71 +243,6 @@ def mark_all_read(conn: Connection, recipient: str) -> int:
         {"r": recipient.lower()},
     )
     return int(result.rowcount)
-
-
-# -- the e-mail outbox ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class QueuedEmail:
-    """An e-mail outbox row claimed for sending."""
-
-    id: int
-    to: str
-    subject: str
-    body: str
-    attempts: int
-    incident_id: str | None
-
-
-def claim_email(conn: Connection, max_attempts: int) -> QueuedEmail | None:
-    """Lock one due e-mail (others' locked rows are skipped) until the transaction ends."""
-    row = conn.execute(
-        text(
-            "SELECT id, topic, payload, attempts, incident_id FROM outbox "
-            "WHERE channel = :c AND sent_at IS NULL AND attempts < :m "
-            "AND (next_attempt_at IS NULL OR next_attempt_at <= now()) "
-            "ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
-        ),
-        {"c": EMAIL_CHANNEL, "m": max_attempts},
-    ).first()
-    if row is None:
-        return None
-    try:
-        payload = orjson.loads(bytes(row.payload))
-    except orjson.JSONDecodeError:
-        payload = {}
-    if not isinstance(payload, dict):
-        payload = {}
-    return QueuedEmail(
-        id=int(row.id),
-        to=str(payload.get("to") or row.topic),
-        subject=str(payload.get("subject") or ""),
-        body=str(payload.get("body") or ""),
-        attempts=int(row.attempts),
-        incident_id=str(row.incident_id) if row.incident_id else None,
-    )
-
-
-def email_sent(conn: Connection, email_id: int) -> None:
-    """The mail server took it."""
-    conn.execute(
-        text("UPDATE outbox SET sent_at = now(), attempts = attempts + 1 WHERE id = :i"),
-        {"i": email_id},
-    )
-
-
-def email_failed(conn: Connection, email_id: int, error: str, retry_in: float | None) -> None:
-    """Count a failed attempt; retry after `retry_in` seconds, or never when None."""
-    conn.execute(
-        text(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = :e, "
-            "next_attempt_at = CASE WHEN CAST(:d AS double precision) IS NULL THEN NULL "
-            "ELSE now() + make_interval(secs => CAST(:d AS double precision)) END "
-            "WHERE id = :i"
-        ),
-        {"i": email_id, "e": error[:1000], "d": retry_in},
-    )
 
 
 def as_dict(row: Row[Any]) -> dict[str, Any]:

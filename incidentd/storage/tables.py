@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     Text,
+    UniqueConstraint,
     func,
     text,
 )
@@ -41,6 +42,7 @@ class Space(Base):
     auto_resolve: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     lineage_version: Mapped[int] = mapped_column(BigInteger, server_default="0")
     state_seq: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    last_incident_number: Mapped[int] = mapped_column(BigInteger, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -57,6 +59,10 @@ class Product(Base):
     tier: Mapped[str | None] = mapped_column(Text)
     tags: Mapped[list[str]] = mapped_column(TextArray, server_default="{}")
     datasets: Mapped[list[str]] = mapped_column(TextArray, server_default="{}")
+    project_id: Mapped[int] = mapped_column(Integer, server_default="0")
+    # Derived from `datasets` on every write (incidentd.lineage.connections).
+    connection_ids: Mapped[list[str]] = mapped_column(TextArray, server_default="{}")
+    connection_types: Mapped[list[str]] = mapped_column(TextArray, server_default="{}")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (Index("ix_products_datasets", "datasets", postgresql_using="gin"),)
@@ -80,6 +86,7 @@ class Incident(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     space: Mapped[str] = mapped_column(Text)
+    number: Mapped[int] = mapped_column(BigInteger)  # per space: 1, 2, 3… in creation order
     title: Mapped[str] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(Text)
@@ -106,6 +113,7 @@ class Incident(Base):
     last_alert_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
+        UniqueConstraint("space", "number", name="uq_incidents_space_number"),
         Index("ix_incidents_space_status", "space", "status"),
         Index(
             "ix_incidents_open_window",
@@ -232,7 +240,9 @@ class Membership(Base):
     role: Mapped[str] = mapped_column(Text)
 
     __table_args__ = (
-        CheckConstraint("role IN ('viewer', 'editor', 'admin')", name="ck_memberships_role"),
+        CheckConstraint(
+            "role IN ('viewer', 'editor', 'admin', 'ingest')", name="ck_memberships_role"
+        ),
     )
 
 

@@ -8,7 +8,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
-ROLES = ("viewer", "editor", "admin")
+INGEST_ROLE = "ingest"
+ROLES = ("viewer", "editor", "admin", INGEST_ROLE)
+"""`ingest` may only post alerts (to `/spaces/{slug}/alerts`); the others read, and
+editors and admins change things."""
 TOKEN_PREFIX = "idt_"
 
 

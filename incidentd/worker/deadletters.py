@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from kafka.errors import MessageSizeTooLargeError, RecordListTooLargeError
+from kafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
 
 from incidentd.worker.parsing import DeadLetter
+from incidentd.worker.source import broker_error
 
 log = structlog.get_logger(__name__)
 _TOO_LARGE = (MessageSizeTooLargeError, RecordListTooLargeError)
@@ -25,11 +26,18 @@ class Letter:
 
 
 def deliver(producer: Any, topic: str, letters: list[Letter], attempt_seconds: float) -> None:
-    """Send the letters not in flight, then wait for every acknowledgement (or raise).
+    """Send the letters not in flight, then wait for every acknowledgement (or BrokerError).
 
     After a failed attempt a letter still in flight is waited for again (the producer keeps
     retrying it), not sent twice; one whose send failed for good is sent again.
     """
+    try:
+        _deliver(producer, topic, letters, attempt_seconds)
+    except KafkaError as exc:
+        raise broker_error(exc) from exc
+
+
+def _deliver(producer: Any, topic: str, letters: list[Letter], attempt_seconds: float) -> None:
     for letter in letters:
         if letter.future is None or letter.future.failed():
             letter.future = _send_letter(producer, topic, letter)

@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import smtplib
 import threading
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
 
+import orjson
 import structlog
 from sqlalchemy import Connection, Engine
 
-from incidentd.storage.notifications import QueuedEmail, claim_email, email_failed, email_sent
+from incidentd.storage import outbox
+from incidentd.storage.notifications import EMAIL_CHANNEL
 from incidentd.worker.metrics import WorkerMetrics
+from incidentd.worker.retry import RetryPolicy
 
 log = structlog.get_logger(__name__)
 
@@ -29,9 +33,34 @@ MAX_ATTEMPTS = 10
 SMTP_TIMEOUT_SECONDS = 10.0
 
 
-def retry_delay(attempts_before: int, base: float, cap: float = RETRY_MAX_SECONDS) -> float:
-    """Seconds to wait after the failure of attempt number `attempts_before + 1`."""
-    return float(min(cap, base * 2 ** min(attempts_before, 32)))
+@dataclass(frozen=True, slots=True)
+class QueuedEmail:
+    """An e-mail outbox row claimed for sending."""
+
+    id: int
+    to: str
+    subject: str
+    body: str
+    attempts: int
+    incident_id: str | None
+
+    @classmethod
+    def of(cls, row: outbox.Queued) -> QueuedEmail:
+        """The e-mail an outbox row carries (`{"to", "subject", "body"}`)."""
+        try:
+            payload = orjson.loads(row.payload)
+        except orjson.JSONDecodeError:
+            payload = {}
+        if not isinstance(payload, dict):
+            payload = {}
+        return cls(
+            id=row.id,
+            to=str(payload.get("to") or row.topic),
+            subject=str(payload.get("subject") or ""),
+            body=str(payload.get("body") or ""),
+            attempts=row.attempts,
+            incident_id=row.incident_id,
+        )
 
 
 class Mailer:
@@ -49,6 +78,7 @@ class Mailer:
         retry_max: float = RETRY_MAX_SECONDS,
         max_attempts: int = MAX_ATTEMPTS,
         interval: float = 1.0,
+        jitter: float = 0.2,
         timeout: float = SMTP_TIMEOUT_SECONDS,
     ) -> None:
         self._engine = engine
@@ -56,9 +86,8 @@ class Mailer:
         self._host = host
         self._port = port
         self._sender = sender
-        self._retry_base = retry_base
-        self._retry_max = retry_max
-        self._max_attempts = max_attempts
+        self._retry = RetryPolicy(retry_base, retry_max, jitter=jitter, give_up_after=max_attempts)
+        self._database_retry = RetryPolicy(interval, 30.0, jitter=jitter)
         self._interval = interval
         self._timeout = timeout
         self._stop = threading.Event()
@@ -76,14 +105,15 @@ class Mailer:
             self._thread.join(timeout)
 
     def _run(self) -> None:
-        delay = self._interval
+        backoff = self._database_retry.backoff()
         while not self._stop.is_set():
             try:
                 self.send_due()
+                backoff.reset()
                 delay = self._interval
             except Exception as exc:  # the database is away: wait and try again
+                delay = backoff.next()
                 log.warning("mailer.retry", error=str(exc)[:300], delay=delay)
-                delay = min(delay * 2 + 0.1, 30.0)
             self._stop.wait(delay)
 
     def send_due(self) -> int:
@@ -93,9 +123,16 @@ class Mailer:
         try:
             while not self._stop.is_set():
                 with self._engine.begin() as conn:
-                    email = claim_email(conn, self._max_attempts)
-                    if email is None:
+                    rows = outbox.claim_due(
+                        conn,
+                        EMAIL_CHANNEL,
+                        limit=1,
+                        max_attempts=self._retry.give_up_after,
+                        lock=True,
+                    )
+                    if not rows:
                         break
+                    email = QueuedEmail.of(rows[0])
                     try:
                         message = self._compose(email)
                         if client is None:
@@ -106,7 +143,7 @@ class Mailer:
                         client = None
                         self._failed(conn, email, exc)
                         continue
-                    email_sent(conn, email.id)
+                    outbox.mark_sent(conn, [email.id])
                 self._metrics.emails_sent.inc()
                 sent += 1
                 log.info("email.sent", outbox_id=email.id, incident_id=email.incident_id)
@@ -116,13 +153,9 @@ class Mailer:
 
     def _failed(self, conn: Connection, email: QueuedEmail, exc: Exception) -> None:
         attempts = email.attempts + 1
-        retry_in = (
-            retry_delay(email.attempts, self._retry_base, self._retry_max)
-            if attempts < self._max_attempts
-            else None
-        )
+        retry_in = self._retry.after_failure(attempts)
         error = f"{type(exc).__name__}: {exc}"
-        email_failed(conn, email.id, error, retry_in)
+        outbox.mark_failed(conn, email.id, error, retry_in)
         self._metrics.email_failures.inc()
         event = "email.failed" if retry_in is not None else "email.given_up"
         log.warning(

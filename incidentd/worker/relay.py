@@ -15,12 +15,15 @@ import structlog
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
+from incidentd.storage import outbox
 from incidentd.worker.crashpoints import crash_point
 from incidentd.worker.metrics import Health, WorkerMetrics
+from incidentd.worker.retry import RetryPolicy
 
 log = structlog.get_logger(__name__)
 RELAY_LOCK = 7_140_002
 PURGE_EVERY_SECONDS = 60.0
+PURGE_AFTER_SECONDS = 86_400.0  # sent rows are kept a day for inspection
 
 
 class OutboxRelay:
@@ -35,7 +38,7 @@ class OutboxRelay:
         *,
         batch: int = 1000,
         interval: float = 0.05,
-        backoff_max: float = 30.0,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self._engine = engine
         self._producer = producer
@@ -43,7 +46,7 @@ class OutboxRelay:
         self._health = health
         self._batch = batch
         self._interval = interval
-        self._backoff_max = backoff_max
+        self._retry = retry or RetryPolicy(interval, 30.0, jitter=0.2)
         self._wake = threading.Event()
         self._purged = -PURGE_EVERY_SECONDS
         self._stop = threading.Event()
@@ -64,18 +67,19 @@ class OutboxRelay:
         self._thread.join(timeout)
 
     def _run(self) -> None:
-        delay = self._interval
+        backoff = self._retry.backoff()
         while True:
             stopping = self._stop.is_set()
             try:
                 self._hold_lock_and_relay()
                 self._health.ok("relay")
+                backoff.reset()
                 delay = self._interval
             except Exception as exc:
                 self._metrics.retries.labels("relay").inc()
                 self._health.fail("relay", type(exc).__name__)
+                delay = backoff.next()
                 log.warning("relay.retry", error=str(exc)[:300], delay=delay)
-                delay = min(delay * 2 + 0.1, self._backoff_max)
             if stopping:
                 return
             self._wake.wait(delay)
@@ -111,13 +115,7 @@ class OutboxRelay:
 
     def relay_once(self, conn: Connection) -> int:
         """Publish one chunk of unsent rows in id order; returns how many."""
-        rows = conn.execute(
-            text(
-                "SELECT id, topic, key, payload FROM outbox "
-                "WHERE sent_at IS NULL AND channel = 'kafka' ORDER BY id LIMIT :n"
-            ),
-            {"n": self._batch},
-        ).fetchall()
+        rows = outbox.claim_due(conn, outbox.KAFKA, limit=self._batch)
         conn.commit()
         if not rows:
             return 0
@@ -131,28 +129,19 @@ class OutboxRelay:
         for future in futures:
             future.get(timeout=30)  # raises if any send failed: nothing is marked sent
         crash_point("after_publish")
-        conn.execute(
-            text("UPDATE outbox SET sent_at = now() WHERE id = ANY(CAST(:ids AS bigint[]))"),
-            {"ids": [r.id for r in rows]},
-        )
+        outbox.mark_sent(conn, [r.id for r in rows])
         conn.commit()
         self._metrics.events_published.inc(len(rows))
         return len(rows)
 
     def _report_backlog(self, conn: Connection) -> None:
-        row = conn.execute(
-            text(
-                "SELECT count(*) AS n, "
-                "coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age "
-                "FROM outbox WHERE sent_at IS NULL AND channel = 'kafka'"
-            )
-        ).one()
+        waiting = outbox.backlog(conn, outbox.KAFKA)
         conn.commit()
         now = time.monotonic()
         if now - self._purged >= PURGE_EVERY_SECONDS:
             # Not on every round: without an index on sent_at this is a scan of the outbox.
-            conn.execute(text("DELETE FROM outbox WHERE sent_at < now() - interval '1 day'"))
+            outbox.purge(conn, PURGE_AFTER_SECONDS)
             conn.commit()
             self._purged = now
-        self._metrics.outbox_backlog.set(row.n)
-        self._metrics.outbox_oldest_age.set(float(row.age))
+        self._metrics.outbox_backlog.set(waiting.count)
+        self._metrics.outbox_oldest_age.set(waiting.oldest_age)

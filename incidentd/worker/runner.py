@@ -6,28 +6,29 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import structlog
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import (
-    CommitFailedError,
-    KafkaError,
-)
-from kafka.structs import OffsetAndMetadata
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from incidentd.schemas.settings import Settings
 from incidentd.storage.alerts import NewAlert
 from incidentd.storage.graphs import GraphCache
+from incidentd.worker.batch import (
+    Parsed,
+    ReadAhead,
+    isolate,
+    next_offsets,
+    parse_batch,
+    transient,
+)
 from incidentd.worker.crashpoints import crash_point
 from incidentd.worker.deadletters import Letter, deliver
 from incidentd.worker.mailer import Mailer
 from incidentd.worker.metrics import Health, WorkerMetrics, serve
-from incidentd.worker.parsing import DeadLetter, RecordError, decode_json, parse_alert
+from incidentd.worker.parsing import DeadLetter
 from incidentd.worker.pipeline import (
     BatchResult,
     ConcurrentInsertError,
@@ -35,14 +36,20 @@ from incidentd.worker.pipeline import (
     process_batch,
 )
 from incidentd.worker.relay import OutboxRelay
+from incidentd.worker.retry import Backoff, RetryPolicy
+from incidentd.worker.source import (
+    KAFKA_ATTEMPT_SECONDS,
+    BrokerError,
+    Partition,
+    Polled,
+    Source,
+    open_producer,
+    open_source,
+)
 from incidentd.worker.state import StateCache
 
 log = structlog.get_logger(__name__)
-MAX_DEAD_LETTER_BYTES = 100 * 1024 * 1024  # a dead letter keeps the original bytes
 LOCK_NOT_AVAILABLE = "55P03"
-# One attempt to commit offsets or to publish dead letters; a failed attempt is retried with
-# backoff, so an unreachable broker never blocks the loop (and /healthz) for long.
-KAFKA_ATTEMPT_SECONDS = 10.0
 # How long the consumer may be without its group coordinator before /healthz says so (the
 # coordinator can move between brokers: a moment without one is no outage).
 COORDINATOR_LOST_GRACE_SECONDS = 2.0
@@ -61,7 +68,7 @@ class Worker:
         self.graphs = GraphCache()
         self.states = StateCache()
         self.stopping = threading.Event()
-        self._consumer: Any = None
+        self._source: Source | None = None
         self._producer: Any = None
         self._relay: OutboxRelay | None = None
         self._mailer: Mailer | None = None
@@ -69,8 +76,17 @@ class Worker:
         # One thread parses the batch read ahead while the main thread waits on PostgreSQL.
         self._parser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse")
         self._last_refresh = 0.0
-        self._lag_reported: set[TopicPartition] = set()
+        self._lag_reported: set[Partition] = set()
         self._coordinator_seen_at = time.monotonic()
+        self.retry = RetryPolicy(
+            settings.retry_backoff_initial_seconds, settings.retry_backoff_max_seconds, jitter=0.2
+        )
+
+    @property
+    def source(self) -> Source:
+        """The consumer side, once connected."""
+        assert self._source is not None, "not connected"
+        return self._source
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -100,7 +116,7 @@ class Worker:
         try:
             if self._mailer is not None:
                 self._mailer.start()
-            self._producer = self._connect(self._make_producer)
+            self._producer = self._connect(lambda: open_producer(s))
             if self._producer is None:
                 return  # stopped before a broker answered
             self._relay = OutboxRelay(
@@ -110,11 +126,13 @@ class Worker:
                 self.health,
                 batch=s.outbox_batch,
                 interval=s.outbox_interval_seconds,
-                backoff_max=s.retry_backoff_max_seconds,
+                retry=RetryPolicy(
+                    s.outbox_interval_seconds, s.retry_backoff_max_seconds, jitter=0.2
+                ),
             )
             self._relay.start()
-            self._consumer = self._connect(self._make_consumer)
-            if self._consumer is None:
+            self._source = self._connect(lambda: open_source(s))
+            if self._source is None:
                 return
             log.info(
                 "worker.started", group=s.consumer_group, topics=[s.alerts_topic, s.lineage_topic]
@@ -129,64 +147,25 @@ class Worker:
         A worker started during a broker outage waits for it (503 on /healthz) instead of
         exiting, which an orchestrator would turn into a crash loop.
         """
-        delay = self.settings.retry_backoff_initial_seconds
+        backoff = self.retry.backoff()
         while not self.stopping.is_set():
             try:
                 client = make()
-            except KafkaError as exc:  # kafka-python gives up bootstrapping after 30 s
-                self.health.fail("kafka", type(exc).__name__)
+            except BrokerError as exc:
+                self.health.fail("kafka", exc.kind)
                 self.metrics.retries.labels("connect").inc()
+                delay = backoff.next()
                 log.warning("kafka.connect_failed", error=str(exc)[:300], delay=delay)
                 self.stopping.wait(delay)
-                delay = min(delay * 2, self.settings.retry_backoff_max_seconds)
             else:
                 self.health.ok("kafka")
                 return client
         return None
 
-    def _make_producer(self) -> Any:
-        return KafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            max_request_size=MAX_DEAD_LETTER_BYTES,
-            acks="all",
-            linger_ms=5,
-            max_in_flight_requests_per_connection=1,
-            retries=2**31 - 1,
-            # Events and dead letters are delivered at least once and deduplicated downstream
-            # (event_id/version), so idempotent producing guarantees nothing more here. Off,
-            # because Tansu (the embedded broker) answers a batch retried across its own
-            # restart with DUPLICATE_SEQUENCE_NUMBER without having kept it: kafka-python
-            # takes that as success and the event would be lost. With one request in flight
-            # a retry cannot reorder anything; at worst it duplicates.
-            enable_idempotence=False,
-            # A send waiting for metadata or buffer space fails after this instead of 60 s, so
-            # a dead-letter attempt (retried with backoff) never outlasts the main-loop check.
-            max_block_ms=int(KAFKA_ATTEMPT_SECONDS * 1000),
-            client_id="incidentd-worker",
-        )
-
-    def _make_consumer(self) -> Any:
-        s = self.settings
-        consumer = KafkaConsumer(
-            bootstrap_servers=s.kafka_bootstrap_servers,
-            group_id=s.consumer_group,
-            client_id="incidentd-worker",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=s.batch_max_records,
-            max_poll_interval_ms=s.max_poll_interval_ms,
-            session_timeout_ms=s.session_timeout_ms,
-            heartbeat_interval_ms=s.heartbeat_interval_ms,
-            fetch_max_bytes=64 * 1024 * 1024,
-            max_partition_fetch_bytes=8 * 1024 * 1024,
-        )
-        consumer.subscribe([s.alerts_topic, s.lineage_topic])
-        return consumer
-
     def _shutdown(self) -> None:
         self._parser.shutdown(wait=True, cancel_futures=True)
-        if self._consumer is not None:
-            self._consumer.close(autocommit=False)
+        if self._source is not None:
+            self._source.close()
         if self._relay is not None:
             self._relay.stop(timeout=self.settings.shutdown_timeout_seconds)
         if self._mailer is not None:
@@ -200,11 +179,11 @@ class Worker:
     # -- the loop ---------------------------------------------------------------------------
 
     def _loop(self) -> None:
-        ahead: _ReadAhead | None = None
+        ahead: ReadAhead | None = None
         while not self.stopping.is_set():
             self._maybe_refresh_lineage()
-            polled: dict[TopicPartition, list[Any]] | None
-            parsed: _Parsed | None
+            polled: Polled | None
+            parsed: Parsed | None
             if ahead is not None:
                 polled, parsed = ahead.polled, ahead.parsed.result()
                 ahead = None
@@ -221,7 +200,7 @@ class Worker:
                     # would be tiny and what arrives meanwhile would wait one more round.
                     more = self._poll(0)
                     if more:
-                        ahead = _ReadAhead(more, self._parser.submit(self._parse, more))
+                        ahead = ReadAhead(more, self._parser.submit(self._parse, more))
                 if not self._handle(polled, parsed):
                     # Given up (stopping, or partitions moved): the group has been rebalanced,
                     # so every partition restarts from its committed offset; what was read
@@ -230,19 +209,17 @@ class Worker:
             self._update_lag()
             self.metrics.ready.set(0 if self.health.problems() else 1)
 
-    def _behind(self, polled: dict[TopicPartition, list[Any]]) -> bool:
+    def _behind(self, polled: Polled) -> bool:
         """Whether a poll returned at least half a full batch: the worker is catching up."""
         return 2 * sum(len(r) for r in polled.values()) >= self.settings.batch_max_records
 
-    def _poll(self, timeout_ms: int) -> dict[TopicPartition, list[Any]] | None:
-        """One poll of the consumer; None after a failure (already reported and waited out)."""
+    def _poll(self, timeout_ms: int) -> Polled | None:
+        """One poll of the source; None after a failure (already reported and waited out)."""
         s = self.settings
         try:
-            polled: dict[TopicPartition, list[Any]] = self._consumer.poll(
-                timeout_ms=timeout_ms, max_records=s.batch_max_records
-            )
-        except KafkaError as exc:
-            self.health.fail("kafka", type(exc).__name__)
+            polled = self.source.poll(timeout_ms, s.batch_max_records)
+        except BrokerError as exc:
+            self.health.fail("kafka", exc.kind)
             self.metrics.retries.labels("poll").inc()
             log.warning("poll.failed", error=str(exc)[:300])
             self.stopping.wait(1.0)
@@ -253,18 +230,22 @@ class Worker:
         self.health.beat("main_loop", max(60.0, 2 * s.max_poll_interval_ms / 1000))
         return polled
 
-    def _handle(
-        self, polled: dict[TopicPartition, list[Any]], parsed: _Parsed | None = None
-    ) -> bool:
+    def _parse(self, polled: Polled) -> Parsed:
+        for tp, records in polled.items():
+            self.metrics.consumed.labels(tp.topic).inc(len(records))
+        return parse_batch(polled, self.settings.lineage_topic)
+
+    def _handle(self, polled: Polled, parsed: Parsed | None = None) -> bool:
         """Store, correlate, dead-letter and commit one batch; False when it was given up."""
-        alerts, lineage, dead = parsed if parsed is not None else self._parse(polled)
+        batch = parsed if parsed is not None else self._parse(polled)
+        alerts, lineage = batch.alerts, batch.lineage
         started = time.perf_counter()
         try:
             result = self._with_retry(lambda: self._process(alerts, lineage), polled)
         except DBAPIError as exc:
             # Not a passing failure: the database refuses something in this batch.
             log.error("batch.rejected_by_database", error=str(exc.orig or exc)[:300])
-            result = self._with_retry(lambda: self._isolate(alerts, lineage), polled)
+            result = self._with_retry(lambda: isolate(self._process, alerts, lineage), polled)
         if result is None:
             return False  # stopping, or the partitions moved on: nothing is committed
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
@@ -272,14 +253,15 @@ class Worker:
         self.metrics.processed.inc(result.stored)
         self.metrics.duplicates.inc(result.duplicates)
         crash_point("after_db_commit")
-        if not self._dead_letter(dead + result.dead_letters, polled):
+        if not self._dead_letter(batch.dead + result.dead_letters, polled):
             return False  # stopping, or the partitions moved on: replayed, stored ones skipped
         if self._relay is not None and result.events:
             self._relay.wake()
-        if not self._kafka_retry("commit", lambda: self._commit(polled), polled):
+        offsets = next_offsets(polled)
+        if not self._kafka_retry("commit", lambda: self.source.commit(offsets), polled):
             log.warning("commit.abandoned", reason="stopping or partitions reassigned")
             return False
-        log.debug("batch.done", stored=result.stored, events=result.events, dead=len(dead))
+        log.debug("batch.done", stored=result.stored, events=result.events, dead=len(batch.dead))
         return True
 
     def _process(self, alerts: list[NewAlert], lineage: list[LineageRecord]) -> BatchResult:
@@ -296,66 +278,11 @@ class Worker:
             lock_timeout_ms=self.settings.max_poll_interval_ms // 3,
         )
 
-    def _isolate(self, alerts: list[NewAlert], lineage: list[LineageRecord]) -> BatchResult:
-        """Process record by record so one record the database rejects cannot block a batch."""
-        total = BatchResult()
-        items: list[tuple[list[NewAlert], list[LineageRecord], DeadLetter]] = [
-            ([], [rec], rec.origin) for rec in lineage
-        ] + [([a], [], a.origin) for a in alerts if a.origin is not None]
-        for one_alert, one_lineage, origin in items:
-            try:
-                part = self._process(one_alert, one_lineage)
-            except DBAPIError as exc:
-                if _transient(exc):
-                    raise
-                reason = f"rejected by the database: {str(exc.orig or exc)[:300]}"
-                total.dead_letters.append(
-                    DeadLetter(
-                        origin.topic,
-                        origin.partition,
-                        origin.offset,
-                        origin.key,
-                        origin.value,
-                        reason,
-                        "storage_rejected",
-                    )
-                )
-                continue
-            total.stored += part.stored
-            total.duplicates += part.duplicates
-            total.events += part.events
-            total.dead_letters += part.dead_letters
-        return total
+    # -- waiting out failures ---------------------------------------------------------------
 
-    def _parse(self, polled: dict[TopicPartition, list[Any]]) -> _Parsed:
-        alerts: list[NewAlert] = []
-        lineage: list[LineageRecord] = []
-        dead: list[DeadLetter] = []
-        for tp, records in polled.items():
-            self.metrics.consumed.labels(tp.topic).inc(len(records))
-            is_lineage = tp.topic == self.settings.lineage_topic
-            for rec in records:
-                try:
-                    if is_lineage:
-                        lineage.append(self._parse_lineage(rec))
-                    else:
-                        alerts.append(parse_alert(rec.value, origin=_dead(rec, "", "")))
-                except RecordError as exc:
-                    dead.append(_dead(rec, exc.error, exc.error_type))
-        return alerts, lineage, dead
-
-    @staticmethod
-    def _parse_lineage(rec: Any) -> LineageRecord:
-        event = decode_json(rec.value)
-        if not isinstance(event, dict):
-            raise RecordError("invalid_lineage", "an OpenLineage event must be a JSON object")
-        return LineageRecord(event, _dead(rec, "", "invalid_lineage"))
-
-    def _with_retry(
-        self, work: Callable[[], BatchResult], polled: dict[TopicPartition, list[Any]]
-    ) -> BatchResult | None:
+    def _with_retry(self, work: Callable[[], BatchResult], polled: Polled) -> BatchResult | None:
         """Run `work` until it succeeds; None when stopping or the partitions moved on."""
-        delay = self.settings.retry_backoff_initial_seconds
+        backoff = self.retry.backoff()
         try:
             while True:
                 try:
@@ -367,17 +294,15 @@ class Worker:
                     log.info("batch.retry", reason="concurrent insert", alert_ids=exc.args[0])
                     continue  # no failure to wait out: the other transaction has committed
                 except DBAPIError as exc:
-                    if not _transient(exc):
+                    if not transient(exc):
                         raise
-                    wait = self._note_failure(exc, delay)
+                    wait = self._note_failure(exc, backoff)
                 if not self._hold(polled, wait):
                     return None
-                if wait == delay:
-                    delay = min(delay * 2, self.settings.retry_backoff_max_seconds)
         finally:
-            self._consumer.resume(*self._consumer.paused())
+            self.source.resume()
 
-    def _note_failure(self, exc: DBAPIError, delay: float) -> float:
+    def _note_failure(self, exc: DBAPIError, backoff: Backoff) -> float:
         """Record a transient failure; returns how long to wait before the next try."""
         if getattr(exc.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
             # Another worker holds the space: not a failure, just poll once to stay in the group.
@@ -385,50 +310,49 @@ class Worker:
             return 0.05
         self.health.fail("database", type(exc.orig).__name__ if exc.orig else "error")
         self.metrics.retries.labels("batch").inc()
+        delay = backoff.next()
         log.warning("batch.retry", error=str(exc.orig or exc)[:300], delay=delay)
         return delay
 
-    def _hold(self, polled: dict[TopicPartition, list[Any]], delay: float) -> bool:
+    def _hold(self, polled: Polled, delay: float) -> bool:
         """Pause every partition and wait in the group; False to give the batch up."""
         # Pause everything: a poll made only to stay in the group must fetch nothing.
-        self._consumer.pause(*self._consumer.assignment())
+        self.source.pause()
         if self._wait_keeping_membership(delay):
             return False
-        if not set(polled) <= set(self._consumer.assignment()):
+        if not set(polled) <= self.source.assignment():
             log.warning("batch.abandoned", reason="partitions reassigned during retry")
             return False
         return True
 
-    def _kafka_retry(
-        self, stage: str, attempt: Callable[[], None], polled: dict[TopicPartition, list[Any]]
-    ) -> bool:
+    def _kafka_retry(self, stage: str, attempt: Callable[[], None], polled: Polled) -> bool:
         """Run `attempt` until the broker takes it; False when stopping or the partitions moved.
 
         Failures wait with the same exponential backoff as database retries, polling paused
         partitions meanwhile (so the group can be joined again once the broker is back).
         """
-        delay = self.settings.retry_backoff_initial_seconds
+        backoff = self.retry.backoff()
         try:
             while True:
                 try:
                     attempt()
                     return True
-                except KafkaError as exc:
-                    self.health.fail(stage, type(exc).__name__)
+                except BrokerError as exc:
+                    self.health.fail(stage, exc.kind)
                     self.metrics.retries.labels(stage).inc()
+                    delay = backoff.next()
                     log.warning(f"{stage}.retry", error=str(exc)[:300], delay=delay)
                 if not self._hold(polled, delay):
                     return False
-                delay = min(delay * 2, self.settings.retry_backoff_max_seconds)
         finally:
             # Succeeded, or given up (another worker replays the batch): nothing waits any more.
             self.health.ok(stage)
-            self._consumer.resume(*self._consumer.paused())
+            self.source.resume()
 
     def _check_broker(self) -> None:
         """Report `kafka` failing while the group coordinator has been unreachable for a while."""
         now = time.monotonic()
-        if not _coordinator_unknown(self._consumer):
+        if self.source.coordinator_known():
             self._coordinator_seen_at = now
             self.health.ok("kafka")
         elif now - self._coordinator_seen_at > COORDINATOR_LOST_GRACE_SECONDS:
@@ -441,9 +365,9 @@ class Worker:
             if self.stopping.is_set():
                 return True
             try:
-                fetched = self._consumer.poll(timeout_ms=min(200, int(delay * 1000)))
-            except KafkaError as exc:
-                self.health.fail("kafka", type(exc).__name__)
+                fetched = self.source.poll(min(200, int(delay * 1000)))
+            except BrokerError as exc:
+                self.health.fail("kafka", exc.kind)
                 log.warning("poll.failed", error=str(exc)[:300])
                 fetched = {}
                 self.stopping.wait(min(1.0, max(0.0, deadline - time.monotonic())))
@@ -453,11 +377,11 @@ class Worker:
             for tp, records in fetched.items():
                 # Partitions assigned by a rebalance meanwhile are not paused yet: put what
                 # they returned back, so it is fetched again and processed after the retry.
-                self._consumer.seek(tp, records[0].offset)
-            self._consumer.pause(*self._consumer.assignment())
+                self.source.seek(tp, records[0].offset)
+            self.source.pause()
         return self.stopping.is_set()
 
-    def _dead_letter(self, dead: list[DeadLetter], polled: dict[TopicPartition, list[Any]]) -> bool:
+    def _dead_letter(self, dead: list[DeadLetter], polled: Polled) -> bool:
         """Publish dead letters until the broker has them all; False when the batch is given up."""
         if not dead:
             return True
@@ -480,36 +404,15 @@ class Worker:
             )
         return True
 
-    def _commit(self, polled: dict[TopicPartition, list[Any]]) -> None:
-        offsets = {
-            tp: OffsetAndMetadata(records[-1].offset + 1, "", -1)
-            for tp, records in polled.items()
-            if records
-        }
-        try:
-            self._consumer.commit(offsets, timeout_ms=int(KAFKA_ATTEMPT_SECONDS * 1000))
-        except CommitFailedError as exc:
-            # The group moved on; the new owner replays from the last commit (idempotent).
-            log.warning("commit.failed", error=str(exc)[:300])
+    # -- housekeeping -----------------------------------------------------------------------
 
     def _update_lag(self) -> None:
-        assigned = set(self._consumer.assignment())
-        for tp in self._lag_reported - assigned:  # moved to another worker: stop reporting
+        lags = self.source.lag()
+        for tp in self._lag_reported - self.source.assignment():  # moved to another worker
             self.metrics.consumer_lag.remove(tp.topic, str(tp.partition))
-        self._lag_reported = set()
-        for tp in assigned:
-            high = self._consumer.highwater(tp)
-            if high is None:
-                continue
-            # timeout 0: a position still to be fetched from an unreachable coordinator must
-            # not block the loop; it is reported once known.
-            position = self._consumer.position(tp, timeout_ms=0)
-            if position is None:
-                continue
-            self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
-                max(0, high - position)
-            )
-            self._lag_reported.add(tp)
+        for tp, lag in lags.items():
+            self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
+        self._lag_reported = set(lags)
 
     def _maybe_refresh_lineage(self) -> None:
         now = time.monotonic()
@@ -527,42 +430,3 @@ class Worker:
             self.metrics.lineage_version.labels(space).set(version)
         if changed:
             log.info("lineage.refreshed", spaces=changed)
-
-
-_Parsed = tuple[list[NewAlert], list[LineageRecord], list[DeadLetter]]
-
-
-@dataclass(frozen=True, slots=True)
-class _ReadAhead:
-    """The next batch, polled early, and its parse running on the parse thread."""
-
-    polled: dict[TopicPartition, list[Any]]
-    parsed: Future[_Parsed]
-
-
-def _coordinator_unknown(consumer: Any) -> bool:
-    """Whether the consumer has no reachable group coordinator (the broker is gone).
-
-    A poll does not fail while no broker answers, it returns nothing, and kafka-python has no
-    public call for this: ask its coordinator (kafka-python is pinned; a client without that
-    method reports the coordinator as known, as before this check existed).
-    """
-    coordinator = getattr(consumer, "_coordinator", None)
-    check = getattr(coordinator, "coordinator_unknown", None)
-    return bool(check()) if callable(check) else False
-
-
-def _dead(rec: Any, error: str, error_type: str) -> DeadLetter:
-    return DeadLetter(rec.topic, rec.partition, rec.offset, rec.key, rec.value, error, error_type)
-
-
-def _transient(exc: DBAPIError) -> bool:
-    """Whether waiting can fix it: everything but a record's own data being refused.
-
-    Only data exceptions (SQLSTATE class 22), integrity violations (23) and exceeded limits
-    (54, e.g. a key too long to index) come from what a record carries; they are isolated
-    and dead-lettered. Anything else (a lost connection,
-    a deadlock, a schema older than the code) is retried with backoff, never blamed on data.
-    """
-    sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
-    return not sqlstate.startswith(("22", "23", "54"))

@@ -128,6 +128,9 @@ def test_list_pagination_and_search(api: ApiWorld) -> None:
         "tier": "high",
         "tags": [],
         "datasets": [],
+        "project_id": 0,
+        "connection_ids": [],
+        "connection_types": [],
         "updated_at": raw["updated_at"],
     }
     assert raw["updated_at"].endswith("Z")
@@ -182,11 +185,19 @@ def test_put_get_delete_with_slashes_in_ids(api: ApiWorld) -> None:
         "tier": "critical",
         "tags": ["orders"],
         "datasets": ["warehouse/orders_v1"],
+        "project_id": 24,
     }
     v0 = version(api)
     created = c.put(url, json=body, headers=h)
     assert created.status_code == 201, created.text
-    assert created.json() == {**body, "id": SLASHED, "space": SPACE, "updated_at": ANY_Z}
+    assert created.json() == {
+        **body,
+        "id": SLASHED,
+        "space": SPACE,
+        "connection_ids": ["warehouse"],
+        "connection_types": ["WAREHOUSE"],
+        "updated_at": ANY_Z,
+    }
     assert version(api) == v0 + 1
     assert c.get(url, headers=api.headers("viewer")).json() == created.json()
     percent = c.get(f"{PRODUCTS}/warehouse%2Forders%2Fv1", headers=h)

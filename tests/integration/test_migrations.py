@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from incidentd.storage.db import current_revision, make_engine
 from incidentd.storage.tables import Base
 
-HEAD = "0003"
+HEAD = "0005"
 TABLES = {
     "spaces",
     "products",

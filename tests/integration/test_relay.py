@@ -9,7 +9,7 @@ from kafka import KafkaProducer
 from sqlalchemy import Engine, text
 
 from incidentd.storage.db import make_engine
-from incidentd.storage.incidents import write_outbox
+from incidentd.storage.outbox import Message, enqueue
 from incidentd.worker.metrics import Health, WorkerMetrics
 from incidentd.worker.relay import OutboxRelay
 from tests.support.services import TopicSet
@@ -56,18 +56,7 @@ def test_relay_publishes_in_order_marks_sent_and_purges_only_old_sent_rows(
             ),
             {"t": topics.incidents},
         )
-        write_outbox(
-            conn,
-            [
-                {
-                    "topic": topics.incidents,
-                    "key": "k",
-                    "payload": f"m{i}".encode(),
-                    "incident_id": None,
-                }
-                for i in range(5)
-            ],
-        )
+        enqueue(conn, [Message(topics.incidents, "k", f"m{i}".encode()) for i in range(5)])
     service, metrics = relay
     service.start()
     wait_until(lambda: _unsent(engine) == 0, timeout=30, message="outbox not drained")

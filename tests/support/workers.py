@@ -165,3 +165,17 @@ def alert(
 def now_ms() -> float:
     """Wall clock in milliseconds (for throughput figures)."""
     return time.time() * 1000
+
+
+def worker_metric(port: int, name: str) -> float:
+    """Sum of a Prometheus metric's samples on a worker (-1 while it does not answer)."""
+    import re
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            body = resp.read().decode()
+    except OSError:
+        return -1.0
+    pattern = re.compile(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", re.M)
+    return sum(float(v) for v in pattern.findall(body))

@@ -12,25 +12,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from kafka import TopicPartition
-from kafka.errors import KafkaConnectionError
 
 from incidentd.schemas.settings import Settings
 from incidentd.storage.alerts import NewAlert
 from incidentd.worker import runner
 from incidentd.worker.pipeline import BatchResult
 from incidentd.worker.runner import Worker
-from tests.unit.test_worker_broker_outage import TP, Consumer, Producer, batch
+from incidentd.worker.source import Partition, Polled
+from tests.support.fake_source import TP, FakeSource, Producer, batch, broker_down
 
 
 @dataclass
-class Scripted(Consumer):
-    """A consumer whose polls return the scripted batches first, then nothing."""
+class Scripted(FakeSource):
+    """A source whose polls return the scripted batches first, then nothing."""
 
-    script: list[dict[TopicPartition, list[Any]]] = field(default_factory=list)
+    script: list[Polled] = field(default_factory=list)
     timeouts: list[int] = field(default_factory=list)
 
-    def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[Any, Any]:
+    def poll(self, timeout_ms: int, max_records: int | None = None) -> Polled:
         self.timeouts.append(timeout_ms)
         if self.script and not self.paused_now:
             self.polls += 1
@@ -50,11 +49,16 @@ def worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[Worker]:
         retry_backoff_max_seconds=0.02,
     )
     w = Worker(settings, engine=None)  # type: ignore[arg-type]
-    w._consumer, w._producer = Scripted(), Producer()
+    w._source, w._producer = Scripted(), Producer()
     monkeypatch.setattr(w, "_maybe_refresh_lineage", lambda: None)
     monkeypatch.setattr(w, "_update_lag", lambda: None)
     yield w
     w._parser.shutdown(wait=True)
+
+
+def scripted(w: Worker) -> Scripted:
+    assert isinstance(w._source, Scripted)
+    return w._source
 
 
 def record_batches(worker: Worker, monkeypatch: pytest.MonkeyPatch) -> list[list[NewAlert]]:
@@ -82,7 +86,7 @@ def processed_ids(calls: list[list[NewAlert]]) -> list[list[str]]:
 def test_a_full_batch_reads_the_next_ahead_and_both_commit_in_order(
     worker: Worker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    consumer: Scripted = worker._consumer
+    consumer = scripted(worker)
     consumer.script = [batch(0, 3), batch(3, 3)]
     calls = record_batches(worker, monkeypatch)
     consumer.on_commit = lambda: stop_after(worker, consumer, 1)
@@ -93,7 +97,7 @@ def test_a_full_batch_reads_the_next_ahead_and_both_commit_in_order(
 
 
 def test_a_small_batch_does_not_read_ahead(worker: Worker, monkeypatch: pytest.MonkeyPatch) -> None:
-    consumer: Scripted = worker._consumer
+    consumer = scripted(worker)
     consumer.script = [batch(0, 1), batch(1, 1)]
     monkeypatch.setattr(worker, "_process", lambda alerts, _: BatchResult(stored=len(alerts)))
     consumer.on_commit = lambda: stop_after(worker, consumer, 1)
@@ -105,13 +109,13 @@ def test_a_small_batch_does_not_read_ahead(worker: Worker, monkeypatch: pytest.M
 def test_a_batch_given_up_drops_what_was_read_ahead(
     worker: Worker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    consumer: Scripted = worker._consumer
+    consumer = scripted(worker)
     consumer.script = [batch(0, 3), batch(3, 3)]
     calls = record_batches(worker, monkeypatch)
-    consumer.commit_errors = [KafkaConnectionError("refused")] * 100
+    consumer.commit_errors = [broker_down()] * 100
 
     def rebalanced() -> None:  # the partitions move while the commit is retried
-        consumer.assigned = {TopicPartition(TP.topic, 1)}
+        consumer.assigned = {Partition(TP.topic, 1)}
 
     consumer.on_commit = rebalanced
     rounds: list[int] = []

@@ -12,8 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
 
 from incidentd.api.deps import AppState, Conn, Space, SpaceAccess, app_state
-from incidentd.schemas.api import (
-    ApiError,
+from incidentd.schemas.api.catalog import (
     EdgeBody,
     EdgeOut,
     LineageDirection,
@@ -23,6 +22,7 @@ from incidentd.schemas.api import (
     ProductList,
     ProductOut,
 )
+from incidentd.schemas.api.errors import ApiError
 from incidentd.schemas.common import Tier
 from incidentd.schemas.lineage import ProductSpec
 from incidentd.storage.lineage import (
@@ -86,6 +86,9 @@ def _out(product: StoredProduct) -> ProductOut:
         tier=Tier(product.tier) if product.tier in _TIERS else None,
         tags=list(product.tags),
         datasets=list(product.datasets),
+        project_id=product.project_id,
+        connection_ids=list(product.connection_ids),
+        connection_types=list(product.connection_types),
         updated_at=product.updated_at,
     )
 

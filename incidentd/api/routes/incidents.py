@@ -19,7 +19,7 @@ from incidentd.api.params import (
     values,
 )
 from incidentd.correlation.model import Incident
-from incidentd.schemas.api import (
+from incidentd.schemas.api.incidents import (
     AlertOut,
     BlastRadiusProduct,
     IncidentDetail,

@@ -6,7 +6,6 @@ Include this router before the incidents router: `/incidents/distribution` and
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -28,15 +27,9 @@ from incidentd.api.params import (
     window,
 )
 from incidentd.api.routes.incidents import NOT_FOUND
-from incidentd.schemas.api import (
-    AlertPage,
-    AlertSearch,
-    AlertSearchItem,
-    DayDistribution,
-    HistoryEntryOut,
-    IncidentDistribution,
-    IncidentSummary,
-)
+from incidentd.schemas.api.alerts import AlertPage, AlertSearch, AlertSearchItem
+from incidentd.schemas.api.history import HistoryEntryOut
+from incidentd.schemas.api.insights import DayDistribution, IncidentDistribution, IncidentSummary
 from incidentd.schemas.common import (
     AlertStatus,
     Impact,
@@ -44,6 +37,7 @@ from incidentd.schemas.common import (
     Severity,
 )
 from incidentd.storage.incident_queries import IncidentFilter
+from incidentd.storage.incident_refs import IncidentRef
 from incidentd.storage.insights import (
     AlertFilter,
     incident_distribution,
@@ -216,13 +210,13 @@ def history(incident_id: str, space: IncidentSpace, conn: Conn) -> list[HistoryE
 # --- alerts --------------------------------------------------------------------------------
 
 
-def _incident_key(value: str | None) -> uuid.UUID | None:
+def _incident_key(value: str | None) -> IncidentRef | None:
     if value is None or not value.strip():
         return None
-    try:
-        return uuid.UUID(value.strip())
-    except ValueError as exc:
-        raise invalid("incident_id must be an incident id (a UUID)") from exc
+    ref = IncidentRef.parse(value)
+    if ref is None:
+        raise invalid("incident_id must be an incident id (a UUID) or number")
+    return ref
 
 
 def alert_filter(  # noqa: PLR0917 - FastAPI passes query parameters by keyword
@@ -252,7 +246,7 @@ def alert_filter(  # noqa: PLR0917 - FastAPI passes query parameters by keyword
         product_ids=values("product_ids", product_ids),
         alert_types=values("alert_types", alert_types),
         alert_ids=values("alert_ids", alert_ids, limit=200),
-        incident_id=_incident_key(incident_id),
+        incident=_incident_key(incident_id),
         from_time=start,
         to_time=end,
         text=text_to_search or None,
@@ -314,7 +308,7 @@ def alerts_by_filters(body: AlertSearch, space: IncidentSpace, conn: Conn) -> Al
         product_ids=values("product_ids", body.product_ids, split=False),
         alert_types=values("alert_types", body.alert_types, split=False),
         alert_ids=values("alert_ids", body.alert_ids, split=False, limit=200),
-        incident_id=_incident_key(body.incident_id),
+        incident=_incident_key(body.incident_id),
         from_time=start,
         to_time=end,
         text=body.text_to_search or None,

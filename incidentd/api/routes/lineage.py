@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from incidentd.api.deps import AppState, Caller, Conn, app_state
 from incidentd.api.routes.catalog import error
 from incidentd.lineage.openlineage import Claims, OpenLineageError, map_run_event
-from incidentd.schemas.api import OpenLineageResult
+from incidentd.schemas.api.catalog import OpenLineageResult
 from incidentd.schemas.common import Slug
 from incidentd.storage.lineage import bump_versions, claim_of, insert_edges, insert_missing_products
 

@@ -7,7 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 
 from incidentd.api.deps import AppState, Caller, Conn, IncidentSpaceWrite, app_state
-from incidentd.schemas.api import NotificationList, NotificationOut, NotifyResult, ReadAllResult
+from incidentd.schemas.api.notify import (
+    NotificationList,
+    NotificationOut,
+    NotifyResult,
+    ReadAllResult,
+)
 from incidentd.storage.incident_writes import IncidentNotFoundError
 from incidentd.storage.notifications import (
     IncidentMergedError,

@@ -43,7 +43,7 @@ from incidentd.api.ui.session import (
     ui_root,
 )
 from incidentd.lineage.graph import LineageGraph
-from incidentd.schemas.api import IncidentDetail
+from incidentd.schemas.api.incidents import IncidentDetail
 from incidentd.schemas.common import Impact, IncidentStatus, Severity
 from incidentd.storage.incident_queries import products_info
 from incidentd.storage.spaces import INCIDENTS_FEATURE

@@ -1,0 +1,130 @@
+"""Intake over HTTP: alert events v1, or a monitoring tool's own document, into `dq.alerts`.
+
+`POST /spaces/{slug}/alerts` takes a JSON array of alert events; `POST
+/spaces/{slug}/alerts/{tool}` the document the tool writes (dbt's `{"run_results",
+"manifest"}`, a Great Expectations validation result, a Soda scan, an Alertmanager webhook).
+Both queue the alerts in the request's transaction (the worker's relay publishes them): 202
+when every item became an alert, 422 naming each rejected item while the others are queued,
+422 with nothing queued when the document as a whole is unusable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
+from fastapi.responses import JSONResponse
+
+from incidentd.api.deps import AppState, Conn, IntakeSpace, app_state
+from incidentd.api.routes.catalog import error
+from incidentd.intake import registry
+from incidentd.intake.base import IntakeError
+from incidentd.schemas.api.intake import IntakeReport, RejectedItem
+from incidentd.storage.intake import IntakeResult, ingest, ingest_events
+
+router = APIRouter(prefix="/spaces/{slug}/alerts", tags=["intake"])
+State = Annotated[AppState, Depends(app_state)]
+
+MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
+"""Largest intake body accepted (4 MiB): a dbt manifest of a few hundred models fits."""
+HTTP_TOOLS_EXCLUDED = frozenset({"openlineage"})  # arrives with lineage, at /api/v1/lineage
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {"description": "Every item became an alert and was queued.", "model": IntakeReport},
+    401: error("Missing, invalid or revoked bearer token."),
+    403: error("The caller is a viewer of this space."),
+    404: error("No such space (for you), or no such tool (the answer lists the tools)."),
+    413: error("The body is larger than the intake's limit."),
+    422: {
+        "description": "Some items were rejected (`rejections`; the others were queued), or "
+        "the document as a whole is unusable (`detail`; nothing was queued).",
+        "model": IntakeReport,
+    },
+}
+
+
+async def json_document(request: Request) -> object:
+    """The body as JSON, read with the intake's size cap."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_DOCUMENT_BYTES:
+            raise HTTPException(
+                status.HTTP_413_CONTENT_TOO_LARGE, f"body exceeds {MAX_DOCUMENT_BYTES} bytes"
+            )
+    try:
+        return orjson.loads(bytes(body))
+    except orjson.JSONDecodeError as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"body is not valid JSON: {exc}"
+        ) from exc
+
+
+Document = Annotated[object, Depends(json_document)]
+
+
+def http_tools() -> list[str]:
+    """The tools whose documents `POST /spaces/{slug}/alerts/{tool}` takes."""
+    return sorted(set(registry.SOURCES) - HTTP_TOOLS_EXCLUDED)
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, responses=_RESPONSES)
+def post_alerts(space: IntakeSpace, document: Document, conn: Conn, state: State) -> JSONResponse:
+    """Queue alert events v1 (a JSON array); each must be of this space."""
+    if not isinstance(document, list):
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "the body must be a JSON array of alert events"
+        )
+    result = ingest_events(conn, document, space=space.slug, topic=state.settings.alerts_topic)
+    return answer(result)
+
+
+@router.post("/{tool}", status_code=status.HTTP_202_ACCEPTED, responses=_RESPONSES)
+def post_tool_document(
+    space: IntakeSpace,
+    tool: Annotated[str, Path(description="dbt, gx, soda or alertmanager.")],
+    document: Document,
+    conn: Conn,
+    state: State,
+) -> JSONResponse:
+    """Map a tool's own document to alerts of this space and queue them."""
+    source = registry.source(tool) if tool not in HTTP_TOOLS_EXCLUDED else None
+    if source is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"no tool '{tool}'; the tools are: {', '.join(http_tools())}",
+        )
+    if not isinstance(document, Mapping):
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"a {tool} document must be a JSON object"
+        )
+    try:
+        result = ingest(conn, source, document, space=space.slug, topic=state.settings.alerts_topic)
+    except IntakeError as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"unusable {tool} document: {exc}"
+        ) from exc
+    return answer(result)
+
+
+def answer(result: IntakeResult) -> JSONResponse:
+    """202 with the counts, or 422 naming each rejected item (the others are queued)."""
+    report = IntakeReport(
+        space=result.space,
+        source=result.source,
+        accepted=len(result.alerts),
+        rejected=len(result.rejected),
+        unresolved=len(result.unresolved),
+        unresolved_targets=result.unresolved,
+        rejections=[RejectedItem(item=r.item, reason=r.reason) for r in result.rejected],
+    )
+    code = status.HTTP_202_ACCEPTED
+    if result.rejected:
+        code = status.HTTP_422_UNPROCESSABLE_CONTENT
+        report.detail = (
+            f"{len(result.rejected)} item(s) rejected (see rejections); "
+            f"{len(result.alerts)} alert(s) accepted"
+        )
+    return JSONResponse(report.model_dump(mode="json"), status_code=code)

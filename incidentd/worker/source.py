@@ -1,0 +1,213 @@
+"""The worker's one door to Kafka: the consumer behind a small typed `Source`, and the producer.
+
+This module is the only one of the worker (with the dead-letter and DLQ tools) that imports
+the Kafka client. The loop sees `Source` (poll, commit, pause, resume, assignment, seek,
+coordinator_known, lag), plain `Partition`s and `Record`s, and `BrokerError` for anything the
+broker did not take; tests fake `Source`, not kafka-python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple, Protocol
+
+import structlog
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from incidentd.schemas.settings import Settings
+
+log = structlog.get_logger(__name__)
+MAX_DEAD_LETTER_BYTES = 100 * 1024 * 1024  # a dead letter keeps the original bytes
+# One attempt to commit offsets or to publish dead letters; a failed attempt is retried with
+# backoff, so an unreachable broker never blocks the loop (and /healthz) for long.
+KAFKA_ATTEMPT_SECONDS = 10.0
+
+
+class Partition(NamedTuple):
+    """A topic partition."""
+
+    topic: str
+    partition: int
+
+
+class Record(Protocol):
+    """One consumed record, as far as the worker reads it."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
+Polled = dict[Partition, list[Record]]
+
+
+class BrokerError(Exception):
+    """The broker did not answer or take a request; a later attempt may succeed."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind  # the client's name for the failure, for /healthz and logs
+
+
+def broker_error(exc: KafkaError) -> BrokerError:
+    """The client's exception as a `BrokerError`."""
+    return BrokerError(type(exc).__name__, str(exc))
+
+
+class Source(Protocol):
+    """A consumer-group member's view of its partitions."""
+
+    def poll(self, timeout_ms: int, max_records: int | None = None) -> Polled:
+        """Records of the assigned, unpaused partitions; raises BrokerError."""
+        ...
+
+    def commit(self, offsets: Mapping[Partition, int]) -> None:
+        """Commit next-offsets; raises BrokerError (a group that moved on is not an error)."""
+        ...
+
+    def assignment(self) -> set[Partition]:
+        """The partitions assigned now."""
+        ...
+
+    def pause(self) -> None:
+        """Pause every assigned partition (a poll then only keeps the membership)."""
+        ...
+
+    def resume(self) -> None:
+        """Resume every paused partition."""
+        ...
+
+    def seek(self, tp: Partition, offset: int) -> None:
+        """Fetch `tp` again from `offset`."""
+        ...
+
+    def coordinator_known(self) -> bool:
+        """Whether the group coordinator is reachable."""
+        ...
+
+    def lag(self) -> dict[Partition, int]:
+        """Records behind the end, for the partitions whose position and end are known."""
+        ...
+
+    def close(self) -> None:
+        """Leave the group without committing."""
+        ...
+
+
+class KafkaSource:
+    """`Source` over kafka-python's `KafkaConsumer`."""
+
+    def __init__(self, consumer: Any, attempt_seconds: float = KAFKA_ATTEMPT_SECONDS) -> None:
+        self._consumer = consumer
+        self._attempt_ms = int(attempt_seconds * 1000)
+
+    def poll(self, timeout_ms: int, max_records: int | None = None) -> Polled:
+        try:
+            polled = self._consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+        except KafkaError as exc:
+            raise broker_error(exc) from exc
+        return {Partition(tp.topic, tp.partition): records for tp, records in polled.items()}
+
+    def commit(self, offsets: Mapping[Partition, int]) -> None:
+        meta = {TopicPartition(*tp): OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()}
+        try:
+            self._consumer.commit(meta, timeout_ms=self._attempt_ms)
+        except CommitFailedError as exc:
+            # The group moved on; the new owner replays from the last commit (idempotent).
+            log.warning("commit.failed", error=str(exc)[:300])
+        except KafkaError as exc:
+            raise broker_error(exc) from exc
+
+    def assignment(self) -> set[Partition]:
+        return {Partition(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+
+    def pause(self) -> None:
+        self._consumer.pause(*self._consumer.assignment())
+
+    def resume(self) -> None:
+        self._consumer.resume(*self._consumer.paused())
+
+    def seek(self, tp: Partition, offset: int) -> None:
+        self._consumer.seek(TopicPartition(*tp), offset)
+
+    def coordinator_known(self) -> bool:
+        """A poll does not fail while no broker answers, it returns nothing, and kafka-python
+        has no public call for this: ask its coordinator (kafka-python is pinned; a client
+        without that method reports the coordinator as known)."""
+        coordinator = getattr(self._consumer, "_coordinator", None)
+        check = getattr(coordinator, "coordinator_unknown", None)
+        return not check() if callable(check) else True
+
+    def lag(self) -> dict[Partition, int]:
+        lags: dict[Partition, int] = {}
+        for tp in self._consumer.assignment():
+            high = self._consumer.highwater(tp)
+            if high is None:
+                continue
+            # timeout 0: a position still to be fetched from an unreachable coordinator must
+            # not block the loop; it is reported once known.
+            position = self._consumer.position(tp, timeout_ms=0)
+            if position is not None:
+                lags[Partition(tp.topic, tp.partition)] = max(0, high - position)
+        return lags
+
+    def close(self) -> None:
+        self._consumer.close(autocommit=False)
+
+
+def open_source(settings: Settings) -> KafkaSource:
+    """Join the consumer group on the alerts and lineage topics; raises BrokerError."""
+    s = settings
+    try:
+        consumer = KafkaConsumer(
+            bootstrap_servers=s.kafka_bootstrap_servers,
+            group_id=s.consumer_group,
+            client_id="incidentd-worker",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=s.batch_max_records,
+            max_poll_interval_ms=s.max_poll_interval_ms,
+            session_timeout_ms=s.session_timeout_ms,
+            heartbeat_interval_ms=s.heartbeat_interval_ms,
+            fetch_max_bytes=64 * 1024 * 1024,
+            max_partition_fetch_bytes=8 * 1024 * 1024,
+        )
+    except KafkaError as exc:  # kafka-python gives up bootstrapping after 30 s
+        raise broker_error(exc) from exc
+    consumer.subscribe([s.alerts_topic, s.lineage_topic])
+    return KafkaSource(consumer)
+
+
+def open_producer(settings: Settings) -> Any:
+    """The producer of incident events and dead letters; raises BrokerError."""
+    try:
+        return KafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            max_request_size=MAX_DEAD_LETTER_BYTES,
+            acks="all",
+            linger_ms=5,
+            max_in_flight_requests_per_connection=1,
+            retries=2**31 - 1,
+            # Events and dead letters are delivered at least once and deduplicated downstream
+            # (event_id/version), so idempotent producing guarantees nothing more here. Off,
+            # because Tansu (the embedded broker) answers a batch retried across its own
+            # restart with DUPLICATE_SEQUENCE_NUMBER without having kept it: kafka-python
+            # takes that as success and the event would be lost. With one request in flight
+            # a retry cannot reorder anything; at worst it duplicates.
+            enable_idempotence=False,
+            # A send waiting for metadata or buffer space fails after this instead of 60 s, so
+            # a dead-letter attempt (retried with backoff) never outlasts the main-loop check.
+            max_block_ms=int(KAFKA_ATTEMPT_SECONDS * 1000),
+            client_id="incidentd-worker",
+        )
+    except KafkaError as exc:
+        raise broker_error(exc) from exc

@@ -1,0 +1,151 @@
+"""The ways in, end to end: a document posted over HTTP or sent with `incidentd ingest` is
+queued, relayed to the alerts topic by a real worker, and becomes stored alerts and incidents;
+the same document again changes nothing; bad input reaches neither the topic nor the worker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+
+from incidentd.api.app import create_app
+from incidentd.schemas.lineage import EdgeSpec, LineageDocument, ProductSpec
+from incidentd.schemas.settings import Settings
+from incidentd.storage.db import make_engine
+from incidentd.storage.lineage import import_document
+from incidentd.storage.spaces import INCIDENTS_FEATURE, upsert_space
+from incidentd.storage.users import create_user
+from tests.support.services import TopicSet
+from tests.support.wait import wait_until
+from tests.support.workers import TopicReader, WorkerProcess, worker_env, worker_metric
+
+SPACE = "shop"
+EVENT = {
+    "schema_version": 1,
+    "alert_type": "quality_check_failed",
+    "severity": "high",
+}
+
+
+@pytest.fixture
+def engine(migrated_db: str) -> Iterator[Engine]:
+    """Space `shop` with `src -> stg -> mart`; `stg` claims a dbt node."""
+    eng = make_engine(migrated_db, pool_size=2)
+    with eng.begin() as conn:
+        upsert_space(conn, SPACE, features=[INCIDENTS_FEATURE])
+        import_document(
+            conn,
+            LineageDocument(
+                products=[
+                    ProductSpec(id="src", space=SPACE),
+                    ProductSpec(id="stg", space=SPACE, datasets=["model.shop.stg"]),
+                    ProductSpec(id="mart", space=SPACE),
+                ],
+                edges=[
+                    EdgeSpec(upstream="src", downstream="stg"),
+                    EdgeSpec(upstream="stg", downstream="mart"),
+                ],
+            ),
+        )
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def worker(
+    engine: Engine, migrated_db: str, kafka_bootstrap: str, topics: TopicSet, tmp_path: Path
+) -> Iterator[WorkerProcess]:
+    """One running `incidentd worker` (it also relays the outbox)."""
+    proc = WorkerProcess(worker_env(migrated_db, kafka_bootstrap, topics), tmp_path / "worker.log")
+    proc.start()
+    yield proc
+    proc.kill()
+
+
+@pytest.fixture
+def client(engine: Engine, migrated_db: str, topics: TopicSet) -> Iterator[tuple[TestClient, str]]:
+    """The HTTP API on the worker's database and topics, and an `ingest` token."""
+    with engine.begin() as conn:
+        token = create_user(conn, "pipeline@example.com", SPACE, "ingest")
+    settings = Settings(
+        database_url=migrated_db, alerts_topic=topics.alerts, incidents_topic=topics.incidents
+    )
+    with TestClient(create_app(settings)) as api:
+        yield api, token
+
+
+def stored(engine: Engine) -> dict[str, str | None]:
+    """alert_id -> incident id of every stored alert."""
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT alert_id, incident_id FROM alerts")).fetchall()
+    return {r.alert_id: (str(r.incident_id) if r.incident_id else None) for r in rows}
+
+
+def incidents(engine: Engine) -> list[dict[str, Any]]:
+    """Every incident not merged away, oldest first."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT id, status, root_product_id, alert_count, version FROM incidents "
+                "WHERE merged_into IS NULL ORDER BY created_at, id"
+            )
+        ).fetchall()
+    return [dict(r._mapping) for r in rows]
+
+
+def alerts_on_topic(reader: TopicReader) -> list[tuple[str, str]]:
+    """(key, alert_id) of every record the alerts topic holds so far."""
+    reader.poll()
+    return [(r.key.decode(), orjson.loads(r.value)["alert_id"]) for r in reader.records]
+
+
+def alert(alert_id: str, product: str, minute: int, **extra: Any) -> dict[str, Any]:
+    """An alert event v1 at 14:MM on 2026-02-27."""
+    at = f"2026-02-27T14:{minute:02d}:00Z"
+    return {**EVENT, "alert_id": alert_id, "product_id": product, "occurred_at": at, **extra}
+
+
+def test_http_alerts_become_one_incident_and_a_resend_changes_nothing(
+    worker: WorkerProcess,
+    engine: Engine,
+    client: tuple[TestClient, str],
+    kafka_bootstrap: str,
+    topics: TopicSet,
+) -> None:
+    api, token = client
+    headers = {"Authorization": f"Bearer {token}"}
+    body = [
+        alert("h-src", "src", 0),
+        alert("h-stg", "stg", 2),
+        alert("h-bad", "mart", 3, severity="catastrophic"),
+    ]
+    answer = api.post(f"/spaces/{SPACE}/alerts", json=body, headers=headers)
+    assert answer.status_code == 422 and answer.json()["accepted"] == 2
+    wait_until(
+        lambda: set(stored(engine)) == {"h-src", "h-stg"} and all(stored(engine).values()),
+        timeout=60,
+        message=lambda: f"stored {stored(engine)}\n{worker.log_text()}",
+    )
+    [incident] = incidents(engine)
+    assert (incident["root_product_id"], incident["alert_count"]) == ("src", 2)
+
+    again = api.post(f"/spaces/{SPACE}/alerts", json=body, headers=headers)
+    assert again.status_code == 422 and again.json()["accepted"] == 2
+    wait_until(
+        lambda: worker_metric(worker.metrics_port, "incidentd_alerts_duplicate_total") >= 2,
+        timeout=60,
+        message=lambda: f"the worker did not see the re-sent alerts\n{worker.log_text()}",
+    )
+    assert incidents(engine) == [incident]
+    assert set(stored(engine)) == {"h-src", "h-stg"}
+    reader = TopicReader(kafka_bootstrap, topics.alerts)
+    assert sorted(alerts_on_topic(reader)) == sorted([(SPACE, "h-src"), (SPACE, "h-stg")] * 2), (
+        "a rejected item reached the alerts topic"
+    )
+    reader.close()
+    assert worker_metric(worker.metrics_port, "incidentd_dead_letters_total") == 0

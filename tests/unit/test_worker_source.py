@@ -1,0 +1,141 @@
+"""The Kafka source adapter: what it asks kafka-python and how it turns the answers into
+`Partition`s, offsets and `BrokerError`s. The only tests that stand in for kafka-python's
+consumer (the loop's tests fake `Source` itself; the e2e tests run the real client)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from kafka import TopicPartition
+from kafka.errors import CommitFailedError, KafkaConnectionError, KafkaTimeoutError
+
+from incidentd.schemas.settings import Settings
+from incidentd.worker import source as source_module
+from incidentd.worker.source import BrokerError, KafkaSource, Partition, open_producer
+
+TP = TopicPartition("dq.alerts", 0)
+
+
+class Coordinator:
+    """kafka-python's group coordinator, as far as the adapter asks it."""
+
+    def __init__(self) -> None:
+        self.unknown = False
+
+    def coordinator_unknown(self) -> bool:
+        return self.unknown
+
+
+class Consumer:
+    """A KafkaConsumer as far as the adapter uses it."""
+
+    def __init__(self) -> None:
+        self.commit_errors: list[Exception] = []
+        self.committed: list[tuple[dict[Any, Any], int | None]] = []
+        self.asked_positions: list[int | None] = []
+        self.paused_now: set[TopicPartition] = set()
+        self._coordinator = Coordinator()
+
+    def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[Any, Any]:
+        if timeout_ms < 0:
+            raise KafkaConnectionError("refused")
+        return {TP: ["r0", "r1"]}
+
+    def commit(self, offsets: dict[Any, Any], timeout_ms: int | None = None) -> None:
+        if self.commit_errors:
+            raise self.commit_errors.pop(0)
+        self.committed.append(({tp: m.offset for tp, m in offsets.items()}, timeout_ms))
+
+    def assignment(self) -> set[TopicPartition]:
+        return {TP, TopicPartition("dq.alerts", 1)}
+
+    def pause(self, *tps: TopicPartition) -> None:
+        self.paused_now |= set(tps)
+
+    def paused(self) -> set[TopicPartition]:
+        return set(self.paused_now)
+
+    def resume(self, *tps: TopicPartition) -> None:
+        self.paused_now -= set(tps)
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        return 10 if tp.partition == 0 else None
+
+    def position(self, tp: TopicPartition, timeout_ms: int | None = None) -> int | None:
+        self.asked_positions.append(timeout_ms)
+        return 4
+
+
+def test_polled_records_come_keyed_by_plain_partitions() -> None:
+    polled = KafkaSource(Consumer()).poll(100, 5)
+    assert polled == {Partition("dq.alerts", 0): ["r0", "r1"]}  # type: ignore[comparison-overlap]
+    assert type(next(iter(polled))) is Partition
+
+
+def test_a_failed_poll_is_a_broker_error_named_after_the_client_failure() -> None:
+    with pytest.raises(BrokerError) as caught:
+        KafkaSource(Consumer()).poll(-1)
+    assert caught.value.kind == "KafkaConnectionError"
+
+
+def test_commits_are_bounded_attempts_of_next_offsets() -> None:
+    consumer = Consumer()
+    KafkaSource(consumer, attempt_seconds=0.05).commit({Partition("dq.alerts", 0): 7})
+    assert consumer.committed == [({TP: 7}, 50)]
+
+
+def test_a_commit_the_broker_did_not_take_is_a_broker_error() -> None:
+    consumer = Consumer()
+    consumer.commit_errors = [KafkaTimeoutError("no answer")]
+    with pytest.raises(BrokerError) as caught:
+        KafkaSource(consumer).commit({Partition("dq.alerts", 0): 7})
+    assert caught.value.kind == "KafkaTimeoutError"
+
+
+def test_a_group_that_moved_on_is_not_an_error() -> None:
+    consumer = Consumer()
+    consumer.commit_errors = [CommitFailedError("rebalanced")]
+    KafkaSource(consumer).commit({Partition("dq.alerts", 0): 7})  # the new owner replays
+    assert consumer.committed == []
+
+
+def test_pause_and_resume_cover_every_assigned_partition() -> None:
+    consumer = Consumer()
+    source = KafkaSource(consumer)
+    source.pause()
+    assert consumer.paused_now == consumer.assignment()
+    source.resume()
+    assert consumer.paused_now == set()
+
+
+def test_the_coordinator_check_reads_the_client_and_defaults_to_known() -> None:
+    consumer = Consumer()
+    source = KafkaSource(consumer)
+    assert source.coordinator_known()
+    consumer._coordinator.unknown = True
+    assert not source.coordinator_known()
+    del consumer._coordinator  # a client without that private method
+    assert source.coordinator_known()
+
+
+def test_lag_never_waits_for_a_position_the_coordinator_would_give() -> None:
+    consumer = Consumer()
+    assert KafkaSource(consumer).lag() == {Partition("dq.alerts", 0): 6}
+    assert consumer.asked_positions == [0]
+
+
+def test_the_producer_is_not_idempotent_and_a_bootstrap_failure_is_a_broker_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    configs: list[dict[str, Any]] = []
+
+    def producer(**config: Any) -> None:
+        configs.append(config)
+        raise KafkaTimeoutError("Unable to bootstrap")
+
+    monkeypatch.setattr(source_module, "KafkaProducer", producer)
+    with pytest.raises(BrokerError) as caught:
+        open_producer(Settings(kafka_bootstrap_servers="127.0.0.1:1"))
+    assert caught.value.kind == "KafkaTimeoutError"
+    assert configs[0]["enable_idempotence"] is False
