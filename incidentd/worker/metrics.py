@@ -39,6 +39,12 @@ class WorkerMetrics:
         self.retries = Counter(
             "incidentd_retries", "Retries after a transient failure.", ["stage"], registry=r
         )
+        self.poll_failures = Counter(
+            "incidentd_poll_failures",
+            "Failed polls of the consumer, by the client's error.",
+            ["error_type"],
+            registry=r,
+        )
         self.batch_seconds = Histogram(
             "incidentd_batch_seconds",
             "Time to process one batch (DB commit included).",
@@ -64,7 +70,7 @@ class WorkerMetrics:
         )
         self.consumer_lag = Gauge(
             "incidentd_consumer_lag",
-            "Records behind the high watermark.",
+            "Records after the group's committed offset (end offset - committed), per partition.",
             ["topic", "partition"],
             registry=r,
         )

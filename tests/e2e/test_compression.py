@@ -7,18 +7,24 @@ console producer) on Apache Kafka. One test per codec and producer.
 
 from __future__ import annotations
 
+import os
 import struct
 import subprocess
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
+import psutil
 import pytest
 from sqlalchemy import text
 
 from incidentd.storage.db import make_engine
 from incidentd.storage.spaces import upsert_space
+from tests.e2e.test_pipeline import metric
 from tests.support.apache_kafka import ApacheKafka
 from tests.support.services import BrokerService, TopicSet
 from tests.support.wait import wait_until
@@ -154,3 +160,52 @@ def test_java_client_compressed_alerts_are_stored_on_apache_kafka(
     assert stored_batch_codecs(apache_kafka, topics.alerts) == {codec}
     with running_worker(codec_db, apache_kafka, topics, tmp_path) as worker:
         assert_all_stored(codec_db, records, worker)
+
+
+def test_a_worker_that_cannot_read_a_codec_says_it_is_failing(
+    codec_db: str, broker: BrokerService, topics: TopicSet, tmp_path: Path
+) -> None:
+    # A worker without the lz4 library (as every worker was before it became a dependency):
+    # it cannot read the batches, must say so, and must not spin.
+    hidden = tmp_path / "no-lz4" / "lz4"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text('raise ImportError("lz4 hidden by the test")\n')
+    path = os.pathsep.join(p for p in (str(hidden.parent), os.environ.get("PYTHONPATH")) if p)
+    env = worker_env(
+        codec_db,
+        broker.bootstrap_servers,
+        topics,
+        PYTHONPATH=path,
+        INCIDENTD_RETRY_BACKOFF_MAX_SECONDS="2",
+    )
+    produce_with_librdkafka(broker.bootstrap_servers, topics.alerts, alerts("lz4"), "lz4")
+    worker = WorkerProcess(env, tmp_path / "worker.log").start()
+    try:
+        wait_until(
+            lambda: "poll: " in health_text(worker.metrics_port),
+            timeout=90,
+            message=lambda: f"{health_text(worker.metrics_port)}\n{worker.log_text()[-3000:]}",
+        )
+        assert metric(worker.metrics_port, "incidentd_poll_failures_total") >= 3
+        assert metric(worker.metrics_port, "incidentd_ready") == 0
+        assert '"event": "poll.failing"' in worker.log_text()
+        assert worker.proc is not None
+        process = psutil.Process(worker.proc.pid)
+        cpu_before, wall_before = sum(process.cpu_times()[:2]), time.monotonic()
+        wait_until(lambda: time.monotonic() - wall_before >= 3, timeout=10, interval=0.5)
+        cpu_share = (sum(process.cpu_times()[:2]) - cpu_before) / (time.monotonic() - wall_before)
+        assert cpu_share < 0.5, f"busy loop while polls fail: {cpu_share:.0%} of a core"
+        assert "poll: " in health_text(worker.metrics_port)  # still failing, still saying so
+    finally:
+        worker.kill()
+
+
+def health_text(port: int) -> str:
+    """What /healthz answers (status and body), or why it did not."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+            return f"{resp.status} {resp.read().decode()}"
+    except urllib.error.HTTPError as exc:
+        return f"{exc.code} {exc.read().decode()}"
+    except OSError as exc:
+        return f"unreachable: {exc}"

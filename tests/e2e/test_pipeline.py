@@ -1,4 +1,4 @@
-"""A real worker process between a real broker and a real PostgreSQL, on every broker of the matrix."""
+"""A real worker between a real broker and a real PostgreSQL, on each broker of the matrix."""
 
 from __future__ import annotations
 
