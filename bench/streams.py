@@ -14,11 +14,14 @@ import gc
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
 from bench.lineage_gen import Lineage
+from incidentd.schemas.alert import alert_key
+
+KeyBy = Literal["space", "product"]
 
 BASE_TIME = datetime(2026, 1, 5, tzinfo=UTC)
 CASCADE_GAP_HOURS_PER_DOMAIN = 12.0
@@ -87,8 +90,9 @@ _Pending = tuple[datetime, int, Record]
 class _Builder:
     """Accumulates alert bodies with their emission time."""
 
-    def __init__(self, lineage: Lineage, seed: int, prefix: str) -> None:
+    def __init__(self, lineage: Lineage, seed: int, prefix: str, key_by: KeyBy) -> None:
         self.lineage = lineage
+        self.key_by = key_by
         self.rng = random.Random(seed)
         self.prefix = prefix
         self.pending: list[_Pending] = []
@@ -118,7 +122,7 @@ class _Builder:
             "tags": ["prod", f"tier:{tier}"],
             "source": rng.choice(("soda", "great_expectations", "dbt", "monte_carlo")),
         }
-        self.pending.append((at + self._delay(), seq, _record(body)))
+        self.pending.append((at + self._delay(), seq, _record(body, self.key_by)))
         if not firing:
             self.stream.resolved += 1
 
@@ -174,17 +178,20 @@ class _Builder:
         self.stream.noise += 1
 
 
-def generate_stream(lineage: Lineage, count: int, seed: int, prefix: str = "a") -> Stream:
-    """`count` records (1% malformed) in emission order."""
+def generate_stream(
+    lineage: Lineage, count: int, seed: int, prefix: str = "a", key_by: KeyBy = "space"
+) -> Stream:
+    """`count` records (1% malformed) in emission order, keyed by space (as incidentd's
+    producers key) or by product (a space spread over every partition)."""
     gc.disable()  # hundreds of thousands of young dicts: collections would dominate
     try:
-        return _generate(lineage, count, seed, prefix)
+        return _generate(lineage, count, seed, prefix, key_by)
     finally:
         gc.enable()
 
 
-def _generate(lineage: Lineage, count: int, seed: int, prefix: str) -> Stream:
-    builder = _Builder(lineage, seed, prefix)
+def _generate(lineage: Lineage, count: int, seed: int, prefix: str, key_by: KeyBy) -> Stream:
+    builder = _Builder(lineage, seed, prefix, key_by)
     rng = builder.rng
     domains = max(1, len({*lineage.domain_of.values()}))
     mean_gap_h = CASCADE_GAP_HOURS_PER_DOMAIN / domains
@@ -204,15 +211,15 @@ def _generate(lineage: Lineage, count: int, seed: int, prefix: str) -> Stream:
     records = [p[2] for p in ordered]
     builder.stream.span_hours = (clock - BASE_TIME).total_seconds() / 3600
     _redeliver(records, wanted - len(records), rng, builder.stream)
-    _corrupt(records, malformed, rng, builder.stream)
+    _corrupt(records, malformed, rng, builder.stream, alert_key(lineage.space))
     builder.stream.records = records
     return builder.stream
 
 
-def _record(body: dict[str, Any]) -> Record:
+def _record(body: dict[str, Any], key_by: KeyBy) -> Record:
     # orjson's result keeps its whole output buffer (~8 KiB); a copy holds only the bytes.
     return Record(
-        body["product_id"].encode(),
+        alert_key(body["space"]) if key_by == "space" else body["product_id"].encode(),
         bytes(memoryview(orjson.dumps(body))),
         body["alert_id"],
         body["status"] == "firing",
@@ -229,9 +236,12 @@ def _redeliver(records: list[Record], count: int, rng: random.Random, stream: St
     stream.redelivered += len(extra)
 
 
-def _corrupt(records: list[Record], count: int, rng: random.Random, stream: Stream) -> None:
+def _corrupt(
+    records: list[Record], count: int, rng: random.Random, stream: Stream, key: bytes
+) -> None:
     """Insert `count` malformed records at random positions."""
-    _insert(records, [(rng.randrange(len(records) + 1), _malformed(i, rng)) for i in range(count)])
+    bad = [(rng.randrange(len(records) + 1), _malformed(i, rng, key)) for i in range(count)]
+    _insert(records, bad)
     stream.malformed += count
 
 
@@ -248,7 +258,7 @@ def _insert(records: list[Record], extra: list[tuple[int, Record]]) -> None:
     records[:] = merged
 
 
-def _malformed(i: int, rng: random.Random) -> Record:
+def _malformed(i: int, rng: random.Random, key: bytes) -> Record:
     """One of the ways a monitor's payload can be broken."""
     good: dict[str, Any] = {
         "schema_version": 1,
@@ -272,4 +282,4 @@ def _malformed(i: int, rng: random.Random) -> Record:
         value = orjson.dumps({**good, "severity": "apocalyptic"})
     else:
         value = b"\xff\xfe not utf-8 \xc3\x28"
-    return Record(b"unknown", value, None, False)
+    return Record(key, value, None, False)

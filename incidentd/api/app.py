@@ -4,20 +4,40 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.exc import DataError
+from starlette.types import Scope
 
 from incidentd.api import ui
+from incidentd.api.admission import Authenticator, AuthMiddleware
 from incidentd.api.deps import AppState
-from incidentd.api.routes import catalog, incidents, insights, intake, lineage, notify
+from incidentd.api.limits import BodyLimitMiddleware
+from incidentd.api.query_check import reject_unknown_query
+from incidentd.api.routes import (
+    backend,
+    catalog,
+    incidents,
+    insights,
+    intake,
+    lineage,
+    notify,
+    subscriptions,
+)
 from incidentd.schemas.settings import Settings
 from incidentd.storage.db import make_engine
 from incidentd.storage.graphs import GraphCache
+from incidentd.storage.users import authenticate_token
+
+
+def _authenticator(scope: Scope) -> Authenticator:
+    state: AppState = scope["app"].state.incidentd
+    return partial(authenticate_token, state.engine)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -39,13 +59,19 @@ def create_app(settings: Settings) -> FastAPI:
         version="1.0",
         description="Correlated data-quality incidents with their blast radius.",
         lifespan=lifespan,
+        dependencies=[Depends(reject_unknown_query)],  # every route, added now or later
     )
+    # Added last = runs first: the caller is known before the body limit is even looked up.
+    app.add_middleware(BodyLimitMiddleware, default_limit=settings.max_body_bytes)
+    app.add_middleware(AuthMiddleware, authenticator=_authenticator)
     app.include_router(notify.router)
+    app.include_router(subscriptions.router)
     app.include_router(insights.router)  # before incidents: /incidents/summary is no id
     app.include_router(incidents.router)
     app.include_router(catalog.router)
     app.include_router(lineage.router)
     app.include_router(intake.router)  # after insights: POST /alerts/search is no tool
+    app.include_router(backend.router)  # /api/backend/{tenant}: the asset-incident API
     ui.install(app)  # the web UI under /ui/ (routes, static files, HTML errors)
 
     @app.exception_handler(RequestValidationError)

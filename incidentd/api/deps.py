@@ -10,10 +10,11 @@ from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection, Engine, text
 
+from incidentd.api.admission import PRINCIPAL
 from incidentd.schemas.settings import Settings
 from incidentd.storage.graphs import GraphCache
 from incidentd.storage.spaces import INCIDENTS_FEATURE
-from incidentd.storage.users import INGEST_ROLE, Principal, authenticate
+from incidentd.storage.users import INGEST_ROLE, Principal
 
 _bearer = HTTPBearer(auto_error=False, description="An API token from `incidentd users create`.")
 
@@ -44,22 +45,20 @@ def connection(state: Annotated[AppState, Depends(app_state)]) -> Iterator[Conne
 Conn = Annotated[Connection, Depends(connection, scope="function")]
 
 
-def principal(
-    conn: Conn,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+async def principal(
+    request: Request,
+    _documented: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The caller, from `Authorization: Bearer <token>`; 401 otherwise."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
+    """The caller, authenticated from `Authorization: Bearer <token>` before the route ran.
+
+    `AuthMiddleware` answers 401 without a valid token before any body is read; this only
+    hands its finding to the route.
+    """
+    found = getattr(request.state, PRINCIPAL, None)
+    if not isinstance(found, Principal):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "missing bearer token",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    found = authenticate(conn, credentials.credentials)
-    if found is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "invalid or revoked token",
             headers={"WWW-Authenticate": "Bearer"},
         )
     return found

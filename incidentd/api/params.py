@@ -97,9 +97,36 @@ Severities = Annotated[
     list[str] | None, Query(description="critical, high, medium, low, info (any case, a,b)")
 ]
 Impacts = Annotated[list[str] | None, Query(description="HIGH, MEDIUM, LOW (any case, a,b)")]
-Tags = Annotated[list[str] | None, Query(description="Incidents with any of these tags.")]
-ProductIds = Annotated[list[str] | None, Query(description="Incidents touching any of these.")]
+Tags = Annotated[
+    list[str] | None, Query(description="Incidents with any of these tags (any case, a,b).")
+]
+ProductIds = Annotated[
+    list[str] | None,
+    Query(
+        description="Incidents with an alert on any of these products; with "
+        "`product_match=blast_radius`, also incidents whose blast radius holds one."
+    ),
+]
+
+
+class ProductMatch(StrEnum):
+    """What `product_ids` is compared with."""
+
+    ALERTED = "alerted"
+    BLAST_RADIUS = "blast_radius"
+
+
+ProductMatchParam = Annotated[
+    ProductMatch,
+    Query(
+        description="`alerted` (default): `product_ids` match the incident's alerted products; "
+        "`blast_radius`: they match anything in its blast radius (alerted or downstream)."
+    ),
+]
 TextToSearch = Annotated[
     str | None,
-    Query(max_length=500, description="In title, description, root cause, or the exact id."),
+    Query(
+        max_length=500,
+        description="In title, description, root cause, product ids and names, or the exact id.",
+    ),
 ]

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from incidentd.app.ingest_cli import ingest_app
 from incidentd.app.logs import configure_logging
+from incidentd.app.subscriptions_cli import subscriptions_app
 from incidentd.schemas.settings import Settings
 
 app = typer.Typer(
@@ -27,6 +28,7 @@ app.add_typer(spaces_app, name="spaces")
 dlq_app = typer.Typer(help="Work with the dead-letter topic.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(ingest_app, name="ingest")
+app.add_typer(subscriptions_app, name="subscriptions")
 console = Console()
 err = Console(stderr=True)
 

@@ -35,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from incidentd.schemas.alert import alert_key
 from incidentd.schemas.common import format_utc
 
 DEMO_SPACE = "finance"
@@ -177,7 +178,8 @@ def _interleave(*streams: list[KafkaRecord]) -> list[KafkaRecord]:
 
 
 def _record(spec: _Spec, base: datetime) -> KafkaRecord:
-    return spec.product.encode(), _encode(_alert(spec, base))
+    body = _alert(spec, base)
+    return alert_key(body["space"]), _encode(body)
 
 
 def _alert(spec: _Spec, base: datetime) -> dict[str, Any]:

@@ -131,17 +131,16 @@ def _fail(message: str) -> NoReturn:
 def show(result: IntakeResult, topic: str, *, dry_run: bool) -> None:
     """The alerts as a table, then rejections, unresolved targets and what was queued."""
     table = Table(title=f"{result.source} -> {len(result.alerts)} alerts of space {result.space}")
-    for column in ("alert_id", "status", "severity", "product", "check", "title"):
+    for column in ("status", "severity", "product", "check", "alert_id"):
         table.add_column(column, overflow="fold")
     for alert in result.alerts:
-        check = alert.check.name if alert.check and alert.check.name else ""
+        check = alert.check.name if alert.check and alert.check.name else alert.alert_type
         table.add_row(
-            alert.alert_id,
             alert.status.value,
             alert.severity.value,
             alert.product_id,
             check,
-            alert.title or "",
+            alert.alert_id,
             style="red" if alert.status.value == "firing" else "green",
         )
     console.print(table)

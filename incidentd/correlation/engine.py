@@ -123,15 +123,44 @@ class _Run:
             elif not related:
                 self._add(previous, alert)  # a late alert from before the recovery
                 return
-        if not related:
-            self._open(alert)
-        else:
-            target = min(related, key=lambda i: (i.created_at, i.id))
-            self._add(target, alert)
-            for other in sorted(related, key=lambda i: (i.created_at, i.id)):
-                if other is not target:
-                    self._merge(other, target)
+        target = self._join(alert, related)
+        self._clear_late(target, alert)
         self._claim_orphans(alert)
+
+    def _join(self, alert: Alert, related: list[Incident]) -> Incident:
+        """Put a firing alert into the oldest related incident (merging the others) or a new one."""
+        if not related:
+            return self._open(alert)
+        target = min(related, key=lambda i: (i.created_at, i.id))
+        self._add(target, alert)
+        for other in sorted(related, key=lambda i: (i.created_at, i.id)):
+            if other is not target:
+                self._merge(other, target)
+        return target
+
+    def _clear_late(self, target: Incident, alert: Alert) -> None:
+        """A failure older than a known recovery of its fingerprint is cleared by it at once.
+
+        The recovery arrived first and is held elsewhere; it clears the fingerprint in every
+        open incident holding it firing at or before its time, this one included.
+        """
+        recovery = self._recovery_after(alert)
+        if recovery is not None and target.is_open and target.clear_with(recovery):
+            self._history(target, HistoryState.ONGOING, [recovery.alert_id])
+            self._settle(target, recovery)
+
+    def _recovery_after(self, alert: Alert) -> Alert | None:
+        """The earliest known recovery of `alert`'s fingerprint at or after it, if any."""
+        found: Alert | None = None
+        for incident in self.index.with_fingerprint(alert.fingerprint):
+            latest = incident.latest_of(alert.fingerprint)
+            if latest is None or latest.firing or incident.space != alert.space:
+                continue
+            if latest.occurred_at >= alert.occurred_at and (
+                found is None or latest.occurred_at < found.occurred_at
+            ):
+                found = latest
+        return found
 
     def _claim_orphans(self, alert: Alert) -> None:
         """Replay the unassigned recoveries of `alert`'s fingerprint that happened at or after it.
@@ -161,11 +190,11 @@ class _Run:
             cleared = incident.cleared_at
             if cleared is None or alert.occurred_at - cleared > self.policy.reopen_within:
                 continue
-            if best is None or (cleared, incident.id) > (best.cleared_at, best.id):
+            if best is None or _recency(incident) > _recency(best):
                 best = incident
         return best
 
-    def _open(self, alert: Alert) -> None:
+    def _open(self, alert: Alert) -> Incident:
         incident = Incident(
             id=incident_id_for(alert.space, alert.alert_id),
             space=alert.space,
@@ -176,6 +205,7 @@ class _Run:
         change.created = True
         change.history.append(HistoryEntry(HistoryState.NEW, self.now, []))
         self._add(incident, alert)
+        return incident
 
     def _reopen(self, incident: Incident, alert: Alert) -> None:
         incident.status = IncidentStatus.OPEN
@@ -189,6 +219,7 @@ class _Run:
 
     def _merge(self, loser: Incident, target: Incident) -> None:
         moved = self.index.move(loser, target)
+        target.absorb_clears(loser)
         loser.status = IncidentStatus.RESOLVED
         loser.merged_into = target.id
         loser.resolved_at = self.now
@@ -206,25 +237,41 @@ class _Run:
             self.outcome.assignments[alert_id] = target.id
 
     def _clear(self, alert: Alert) -> None:
-        holders = [
+        """A recovery clears its fingerprint in every open incident holding it firing until then.
+
+        It is stored with the latest of them; the others keep it in `clears`, and each one left
+        with every fingerprint clear resolves. A recovery that clears nothing (no incident
+        holds its fingerprint firing before it) is stored unassigned: a failure arriving late
+        from before it may still claim it.
+        """
+        clearing = [
             i
             for i in self.index.with_fingerprint(alert.fingerprint)
-            if i.is_open and i.space == alert.space
+            if i.is_open and i.space == alert.space and i.cleared_by(alert)
         ]
-        if not holders:
+        if not clearing:
             self.outcome.assignments[alert.alert_id] = None
-            # A firing alert of this fingerprint later in the run may still claim it.
             self.orphans.setdefault(alert.fingerprint, []).append(alert)
             return
-        holder = max(holders, key=lambda i: (_last_time(i, alert.fingerprint), i.id))
-        self._add(holder, alert)
-        if self.policy.auto_resolve and holder.all_clear():
-            self._resolve(holder, alert)
+        home = max(clearing, key=lambda i: (_last_time(i, alert.fingerprint), i.id))
+        self._add(home, alert)
+        for other in clearing:
+            if other is not home and other.clear_with(alert):
+                self._history(other, HistoryState.ONGOING, [alert.alert_id])
+        for incident in clearing:
+            self._settle(incident, alert)
+
+    def _settle(self, incident: Incident, alert: Alert) -> None:
+        """Resolve an open incident whose every fingerprint is clear (space setting)."""
+        if self.policy.auto_resolve and incident.is_open and incident.all_clear():
+            self._resolve(incident, alert)
 
     def _resolve(self, incident: Incident, alert: Alert) -> None:
+        """Resolved when the problem cleared: the latest of its fingerprints' recoveries."""
+        cleared = incident.problem_cleared_at() or alert.occurred_at
         incident.status = IncidentStatus.RESOLVED
-        incident.resolved_at = self.now
-        incident.cleared_at = alert.occurred_at
+        incident.resolved_at = cleared
+        incident.cleared_at = cleared
         self.index.close(incident)
         change = self._change(incident)
         change.resolved = True
@@ -243,6 +290,12 @@ def _newer_than_its_fingerprint(incident: Incident, alert: Alert) -> bool:
     """True when `alert` is later than every alert of its fingerprint in `incident`."""
     latest = incident.latest_of(alert.fingerprint)
     return latest is None or alert.occurred_at > latest.occurred_at
+
+
+def _recency(incident: Incident) -> tuple[datetime, datetime, str]:
+    """Order of resolved incidents a refiring fingerprint reopens: latest cleared, newest."""
+    assert incident.cleared_at is not None
+    return (incident.cleared_at, incident.created_at, incident.id)
 
 
 def _last_time(incident: Incident, fingerprint: str) -> datetime:

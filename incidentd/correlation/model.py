@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
@@ -85,13 +86,16 @@ class Incident:
     cleared_at: datetime | None = None
     first_alert_at: datetime | None = None
     last_alert_at: datetime | None = None
-    # Latest alert per fingerprint, kept up to date as `alerts` grows (alerts are only ever
-    # added to an incident, or all taken away by a merge), so a recovery costs O(new alerts)
-    # instead of a walk over every alert of a big incident.
+    clears: dict[str, Alert] = field(default_factory=dict)
+    """Recoveries held by another incident that also clear a fingerprint of this one."""
+    # Latest alert per fingerprint over `alerts` and `clears`, kept up to date as they grow
+    # (alerts are only ever added to an incident, or all taken away by a merge), so a recovery
+    # costs O(new alerts) instead of a walk over every alert of a big incident.
     _fp_latest: dict[str, Alert] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
     _fp_seen: int = field(default=0, init=False, repr=False, compare=False)
+    _clears_seen: int = field(default=0, init=False, repr=False, compare=False)
     _fp_firing: int = field(default=0, init=False, repr=False, compare=False)
 
     @property
@@ -107,29 +111,36 @@ class Incident:
     def fingerprint_states(self) -> dict[str, Alert]:
         """The latest alert (by occurred_at, then resolved-last) of every fingerprint.
 
-        The mapping is the incident's own cache: read it, do not change it.
+        Recoveries in `clears` count as the incident's own. The mapping is the incident's own
+        cache: read it, do not change it.
         """
-        count = len(self.alerts)
-        if count < self._fp_seen:  # alerts were taken away: start over
-            self.forget_fingerprint_states()
-        if count > self._fp_seen:
-            latest = self._fp_latest
-            for alert in islice(self.alerts.values(), self._fp_seen, None):
-                seen = latest.get(alert.fingerprint)
-                if seen is None:
-                    self._fp_firing += alert.firing
-                elif _state_key(alert) > _state_key(seen):
-                    self._fp_firing += alert.firing - seen.firing
-                else:
-                    continue
-                latest[alert.fingerprint] = alert
-            self._fp_seen = count
+        if len(self.alerts) < self._fp_seen or len(self.clears) < self._clears_seen:
+            self.forget_fingerprint_states()  # alerts were taken away: start over
+        if len(self.alerts) > self._fp_seen:
+            self._fold(islice(self.alerts.values(), self._fp_seen, None))
+            self._fp_seen = len(self.alerts)
+        if len(self.clears) > self._clears_seen:
+            self._fold(islice(self.clears.values(), self._clears_seen, None))
+            self._clears_seen = len(self.clears)
         return self._fp_latest
+
+    def _fold(self, alerts: Iterable[Alert]) -> None:
+        latest = self._fp_latest
+        for alert in alerts:
+            seen = latest.get(alert.fingerprint)
+            if seen is None:
+                self._fp_firing += alert.firing
+            elif _state_key(alert) > _state_key(seen):
+                self._fp_firing += alert.firing - seen.firing
+            else:
+                continue
+            latest[alert.fingerprint] = alert
 
     def forget_fingerprint_states(self) -> None:
         """Drop the cache behind `fingerprint_states` (after alerts were removed)."""
         self._fp_latest = {}
         self._fp_seen = 0
+        self._clears_seen = 0
         self._fp_firing = 0
 
     def latest_of(self, fingerprint: str) -> Alert | None:
@@ -139,6 +150,41 @@ class Incident:
     def all_clear(self) -> bool:
         """True when every fingerprint's latest alert is a recovery."""
         return bool(self.fingerprint_states()) and self._fp_firing == 0
+
+    def clear_with(self, recovery: Alert) -> bool:
+        """Let a recovery held by another incident clear its fingerprint here.
+
+        True when it does: this incident's latest alert of the fingerprint fires, no later than
+        the recovery (a firing alert after the recovery keeps it firing).
+        """
+        if not self.cleared_by(recovery):
+            return False
+        self.clears[recovery.alert_id] = recovery
+        return True
+
+    def cleared_by(self, recovery: Alert) -> bool:
+        """True when `recovery` clears a fingerprint this incident holds firing until then."""
+        latest = self.latest_of(recovery.fingerprint)
+        return latest is not None and latest.firing and _state_key(recovery) > _state_key(latest)
+
+    def absorb_clears(self, other: Incident) -> None:
+        """Take over the recoveries that cleared `other` (merged into this incident)."""
+        for alert_id, recovery in other.clears.items():
+            if alert_id not in self.alerts:
+                self.clears.setdefault(alert_id, recovery)
+        held = [a for a in self.clears if a in self.alerts]
+        for alert_id in held:
+            del self.clears[alert_id]
+        if held:
+            self.forget_fingerprint_states()
+        other.clears.clear()
+        other.forget_fingerprint_states()
+
+    def problem_cleared_at(self) -> datetime | None:
+        """When the last fingerprint cleared (all clear), by the recoveries' occurred_at."""
+        if not self.all_clear():
+            return None
+        return max(a.occurred_at for a in self.fingerprint_states().values())
 
 
 def _state_key(alert: Alert) -> tuple[datetime, int, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from incidentd.intake import dbt, gx
 from incidentd.intake.base import Source
 
 SOURCES: dict[str, Source] = {}
@@ -16,3 +17,7 @@ def register(source: Source) -> Source:
 def source(name: str) -> Source | None:
     """The source called `name`, or None for a tool incidentd does not read."""
     return SOURCES.get(name)
+
+
+register(dbt.SOURCE)
+register(gx.SOURCE)

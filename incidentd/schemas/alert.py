@@ -92,3 +92,8 @@ class AlertEvent(BaseModel):
             self.segment or "",
         ]
         return "/".join(parts)
+
+
+def alert_key(space: str) -> bytes:
+    """The Kafka key of an alert event: its space in UTF-8, so a space stays on one partition."""
+    return space.encode()

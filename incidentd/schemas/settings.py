@@ -53,14 +53,42 @@ class Settings(BaseSettings):
     retry_backoff_max_seconds: float = Field(default=30.0, gt=0)
     shutdown_timeout_seconds: float = Field(default=30.0, gt=0)
 
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Request-body limit of every API route without a larger one of its own.",
+    )
+
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
 
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_from: str = "incidentd@localhost"
-    smtp_retry_base_seconds: float = Field(
+
+    public_url: str | None = Field(
+        default=None,
+        description="Base URL of the web UI, for links in notifications (https://incidentd.example).",
+    )
+    pagerduty_events_url: str = Field(
+        default="https://events.pagerduty.com/v2/enqueue",
+        description="PagerDuty Events API v2 endpoint.",
+    )
+    delivery_retry_initial_seconds: float = Field(
+        default=5.0, gt=0, description="First wait after a failed delivery (doubles, jittered)."
+    )
+    delivery_retry_max_seconds: float = Field(
+        default=300.0, gt=0, description="Longest wait between two attempts of a delivery."
+    )
+    delivery_max_attempts: int = Field(
+        default=30, ge=1, description="Attempts before a delivery is given up (failed)."
+    )
+    delivery_timeout_seconds: float = Field(default=10.0, gt=0)
+    delivery_interval_seconds: float = Field(
+        default=0.5, gt=0, description="How often the sender looks for due deliveries."
+    )
+    chat_gather_seconds: float = Field(
         default=30.0,
-        gt=0,
-        description="First retry delay of a failed e-mail (doubles, max 10 min).",
+        ge=0,
+        description="alert_added events of one incident within this window: one chat message.",
     )

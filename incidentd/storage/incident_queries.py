@@ -12,6 +12,13 @@ from sqlalchemy import Connection, Row, text
 from incidentd.correlation.model import Incident
 from incidentd.storage.incidents import incident_from_row
 
+PROBLEM_START = "coalesce(first_alert_at, created_at)"
+"""When an incident's problem started: its earliest alert's `occurred_at` (CONTRACT §6).
+
+Windows, days and times to resolve are measured from it, not from when incidentd processed
+the alerts, so a backlog replayed later gives the same figures as live traffic.
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class IncidentFilter:
@@ -22,6 +29,8 @@ class IncidentFilter:
     impacts: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     product_ids: tuple[str, ...] = ()
+    in_blast_radius: bool = False
+    """Match `product_ids` against the blast radius (alerted and downstream products)."""
     from_time: datetime | None = None
     to_time: datetime | None = None
     text: str | None = None
@@ -42,21 +51,29 @@ class IncidentFilter:
             if values:
                 clauses.append(f"{column} = ANY(CAST(:{name} AS text[]))")
                 params[name] = list(values)
-        for name, column in (("tags", "tags"), ("product_ids", "products")):
-            values = getattr(self, name)
-            if values:
-                clauses.append(f"{column} && CAST(:{name} AS text[])")
-                params[name] = list(values)
+        if self.tags:
+            clauses.append(
+                "EXISTS (SELECT 1 FROM unnest(tags) AS ft(tag) "
+                "WHERE lower(ft.tag) = ANY(CAST(:tags AS text[])))"
+            )
+            params["tags"] = sorted({t.lower() for t in self.tags})
+        if self.product_ids:
+            column = "blast_radius" if self.in_blast_radius else "products"
+            clauses.append(f"{column} && CAST(:product_ids AS text[])")
+            params["product_ids"] = list(self.product_ids)
         if self.from_time:
-            clauses.append("created_at >= :from_time")
+            clauses.append(f"{PROBLEM_START} >= :from_time")
             params["from_time"] = self.from_time
         if self.to_time:
-            clauses.append("created_at < :to_time")
+            clauses.append(f"{PROBLEM_START} < :to_time")
             params["to_time"] = self.to_time
         if self.text:
             clauses.append(
                 "(title ILIKE :text OR coalesce(description, '') ILIKE :text "
-                "OR coalesce(root_cause, '') ILIKE :text OR id::text = :exact)"
+                "OR coalesce(root_cause, '') ILIKE :text OR id::text = :exact "
+                "OR EXISTS (SELECT 1 FROM unnest(products) AS fp(id) WHERE fp.id ILIKE :text) "
+                "OR EXISTS (SELECT 1 FROM products AS fn WHERE fn.space = :space "
+                "AND fn.id = ANY(products) AND fn.name ILIKE :text))"
             )
             escaped = self.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             params["text"] = f"%{escaped}%"
@@ -80,18 +97,32 @@ def list_incidents(
     return [(incident_from_row(r), int(r.alert_count)) for r in rows], int(total or 0)
 
 
-def alert_rows(conn: Connection, incident_id: str) -> list[Row[Any]]:
-    """The incident's alerts, in the order they were added."""
-    return list(
-        conn.execute(
-            text(
-                "SELECT alert_id, product_id, alert_type, status, severity, occurred_at, "
-                "fingerprint, title, added_at FROM alerts WHERE incident_id = :i "
-                "ORDER BY added_at, occurred_at, alert_id"
-            ),
-            {"i": uuid.UUID(incident_id)},
-        )
-    )
+_ALERT_ROWS = text(
+    """
+    SELECT alert_id, product_id, alert_type, status, severity, occurred_at, fingerprint, title,
+           added_at, incident_id::text AS incident_id
+    FROM alerts
+    WHERE incident_id = :i OR alert_id = ANY(CAST(:also AS text[]))
+    ORDER BY added_at, occurred_at, alert_id
+    """
+)
+_MOVED_BY_MERGES = text(
+    "SELECT DISTINCT unnest(alert_ids) FROM incident_history "
+    "WHERE incident_id = :i AND state = 'MERGED'"
+)
+
+
+def alert_rows(conn: Connection, incident: Incident) -> list[Row[Any]]:
+    """The incident's alerts in the order they were added, each with the incident storing it.
+
+    That is the incident itself, except for a recovery stored with another incident that also
+    cleared this one, and for the alerts of a merged incident (listed where they went).
+    """
+    key = uuid.UUID(incident.id)
+    also = sorted(incident.clears)
+    if incident.merged_into is not None:
+        also = sorted({*also, *(r[0] for r in conn.execute(_MOVED_BY_MERGES, {"i": key}))})
+    return list(conn.execute(_ALERT_ROWS, {"i": key, "also": also}))
 
 
 def products_info(conn: Connection, space: str, ids: list[str]) -> dict[str, Row[Any]]:

@@ -17,12 +17,11 @@ from sqlalchemy import Connection, text
 from incidentd.correlation import derive
 from incidentd.correlation.model import Incident
 from incidentd.schemas.common import EventType, HistoryState
-from incidentd.storage import outbox
-from incidentd.storage.alerts import ALERT_COLUMNS, alert_from_row
 from incidentd.storage.graphs import GraphCache
 from incidentd.storage.incident_refs import IncidentRef
-from incidentd.storage.incidents import event_message, incident_from_row, upsert_incidents
+from incidentd.storage.incidents import incident_event, upsert_incidents, with_alerts
 from incidentd.storage.spaces import bump_state_seq, lock_spaces
+from incidentd.storage.subscriptions import publish_events
 
 
 class IncidentNotFoundError(LookupError):
@@ -61,12 +60,7 @@ def load_incident_counted(conn: Connection, space: str, incident_id: str) -> tup
     ).first()
     if row is None:
         raise IncidentNotFoundError(incident_id)
-    key = row.id
-    incident = incident_from_row(row)
-    for alert in conn.execute(
-        text(f"SELECT {ALERT_COLUMNS} FROM alerts WHERE incident_id = :i"), {"i": key}
-    ):
-        incident.alerts[alert.alert_id] = alert_from_row(alert)
+    incident = with_alerts(conn, [row])[0]
     count = incident.alert_count if incident.merged_into is None else int(row.alert_count)
     return incident, count
 
@@ -111,7 +105,5 @@ def change_incident(
             "t": now,
         },
     )
-    outbox.enqueue(
-        conn, [event_message(incident, count, result.event_type, [], now=now, topic=topic)]
-    )
+    publish_events(conn, [incident_event(incident, count, result.event_type, [], now=now)], topic)
     return incident, result, count

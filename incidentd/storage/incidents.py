@@ -14,8 +14,8 @@ from sqlalchemy import Connection, Row, text
 from incidentd.correlation.model import Change, Incident, Outcome
 from incidentd.schemas.common import EventType, Impact, IncidentStatus, Severity
 from incidentd.schemas.incident import IncidentEvent, IncidentResource
-from incidentd.storage import outbox
 from incidentd.storage.alerts import ALERT_COLUMNS, alert_from_row, assign_alerts
+from incidentd.storage.subscriptions import publish_events
 
 _OPEN_STATE = text(
     """
@@ -38,12 +38,12 @@ _RESOLVED_HOLDERS = text(
 
 def load_open_state(conn: Connection, space: str, reopen_low: datetime) -> list[Incident]:
     """Every open incident of the space and those resolved since `reopen_low`, with alerts."""
-    return _with_alerts(conn, conn.execute(_OPEN_STATE, {"space": space, "reopen_low": reopen_low}))
+    return with_alerts(conn, conn.execute(_OPEN_STATE, {"space": space, "reopen_low": reopen_low}))
 
 
 def load_changed(conn: Connection, space: str, since_seq: int) -> list[Incident]:
     """Incidents written after state sequence `since_seq`, with alerts."""
-    return _with_alerts(conn, conn.execute(_CHANGED, {"space": space, "seq": since_seq}))
+    return with_alerts(conn, conn.execute(_CHANGED, {"space": space, "seq": since_seq}))
 
 
 def load_resolved_holders(
@@ -54,11 +54,13 @@ def load_resolved_holders(
     if not fps:
         return []
     params = {"space": space, "fps": fps, "reopen_low": reopen_low}
-    return _with_alerts(conn, conn.execute(_RESOLVED_HOLDERS, params))
+    return with_alerts(conn, conn.execute(_RESOLVED_HOLDERS, params))
 
 
-def _with_alerts(conn: Connection, rows: Iterable[Row[Any]]) -> list[Incident]:
-    incidents = {str(r.id): incident_from_row(r) for r in rows}
+def with_alerts(conn: Connection, rows: Iterable[Row[Any]]) -> list[Incident]:
+    """Domain incidents from `incidents` rows, with their alerts and clearing recoveries."""
+    listed = [(incident_from_row(r), tuple(r.cleared_by)) for r in rows]
+    incidents = {i.id: i for i, _ in listed}
     if incidents:
         for row in conn.execute(
             text(
@@ -67,6 +69,19 @@ def _with_alerts(conn: Connection, rows: Iterable[Row[Any]]) -> list[Incident]:
             {"ids": list(incidents)},
         ):
             incidents[str(row.incident_id)].alerts[row.alert_id] = alert_from_row(row)
+    cleared = sorted({a for _, ids in listed for a in ids})
+    if cleared:
+        found = {
+            r.alert_id: alert_from_row(r)
+            for r in conn.execute(
+                text(
+                    f"SELECT {ALERT_COLUMNS} FROM alerts WHERE alert_id = ANY(CAST(:a AS text[]))"
+                ),
+                {"a": cleared},
+            )
+        }
+        for incident, ids in listed:
+            incident.clears.update((a, found[a]) for a in ids if a in found)
     return list(incidents.values())
 
 
@@ -101,7 +116,7 @@ def incident_from_row(row: Row[Any]) -> Incident:
     )
 
 
-_ARRAYS = ("blast_radius", "products", "suspected_upstream", "tags")
+_ARRAYS = ("blast_radius", "products", "suspected_upstream", "tags", "cleared_by")
 _INCIDENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("state_seq", "bigint"),
     ("id", "uuid"),
@@ -130,6 +145,7 @@ _INCIDENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("cleared_at", "timestamptz"),
     ("first_alert_at", "timestamptz"),
     ("last_alert_at", "timestamptz"),
+    ("cleared_by", "jsonb"),
 )
 
 
@@ -186,6 +202,7 @@ def _row_values(incident: Incident, alert_count: int, seq: int) -> dict[str, obj
         "cleared_at": incident.cleared_at,
         "first_alert_at": incident.first_alert_at,
         "last_alert_at": incident.last_alert_at,
+        "cleared_by": sorted(incident.clears),
     }
 
 
@@ -305,31 +322,29 @@ def save_outcome(
         row["n"] = k  # rows get ids in this order
     if history:
         conn.execute(_INSERT_HISTORY, {"rows": orjson.dumps(history).decode()})
-    return outbox.enqueue(conn, [_event_message(c, now, topic) for c in changes])
+    return publish_events(conn, [_event(c, now) for c in changes], topic)
 
 
-def _event_message(change: Change, now: datetime, topic: str) -> outbox.Message:
-    return event_message(
+def _event(change: Change, now: datetime) -> IncidentEvent:
+    return incident_event(
         change.incident,
         _alert_count(change),
         change.event_type,
         sorted(set(change.added_alert_ids)),
         now=now,
-        topic=topic,
     )
 
 
-def event_message(
+def incident_event(
     incident: Incident,
     alert_count: int,
     event_type: EventType,
     alert_ids: list[str],
     *,
     now: datetime,
-    topic: str,
-) -> outbox.Message:
-    """The incident event (CONTRACT §3) as an outbox message keyed by the incident."""
-    event = IncidentEvent(
+) -> IncidentEvent:
+    """The incident event (CONTRACT §3) about `incident` as it is now."""
+    return IncidentEvent(
         event_id=str(uuid.uuid4()),
         event_type=event_type,
         occurred_at=now,
@@ -338,7 +353,6 @@ def event_message(
         alert_ids=alert_ids,
         incident=to_resource(incident, alert_count),
     )
-    return outbox.Message(topic, incident.id, event.model_dump_json().encode(), incident.id)
 
 
 _INSERT_HISTORY = text(

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, text
 
 from incidentd.schemas.common import Impact, Severity
-from incidentd.storage.incident_queries import IncidentFilter
+from incidentd.storage.incident_queries import PROBLEM_START, IncidentFilter
 from incidentd.storage.incident_refs import IncidentRef, find_incident_id
 
 _ONE_TICK = timedelta(microseconds=1)
@@ -69,13 +69,13 @@ def window_days(start: datetime, end: datetime) -> list[date]:
 
 
 def incident_distribution(conn: Connection, space: str, flt: IncidentFilter) -> list[DayCounts]:
-    """Per UTC day of `created_at`, over the filter's window (which must be set), zeros kept."""
+    """Per UTC day the problem started, over the filter's window (which must be set), zeros kept."""
     if flt.from_time is None or flt.to_time is None:
         raise ValueError("the distribution needs a window (from_time and to_time)")
     where, params = flt.where(space)
     rows = conn.execute(
         text(
-            "SELECT (created_at AT TIME ZONE 'UTC')::date AS day, severity, impact, "
+            f"SELECT ({PROBLEM_START} AT TIME ZONE 'UTC')::date AS day, severity, impact, "
             f"count(*) AS n FROM incidents WHERE {where} GROUP BY 1, 2, 3"
         ),
         params,
@@ -114,14 +114,15 @@ class Summary:
 def mean_hours_to_resolve(
     conn: Connection, space: str, flt: IncidentFilter, start: datetime, end: datetime
 ) -> float | None:
-    """Mean of `resolved_at - created_at` in hours over incidents resolved in `[start, end)`.
+    """Mean of `resolved_at - first_alert_at` in hours over incidents resolved in `[start, end)`.
 
-    The filter's own window (on `created_at`) is ignored; merged incidents never count.
+    Both are times of the problem (an auto-resolved incident is resolved at its clearing
+    recovery's `occurred_at`). The filter's own window is ignored; merged incidents never count.
     """
     where, params = replace(flt, from_time=None, to_time=None, include_merged=False).where(space)
     value = conn.execute(
         text(
-            "SELECT avg(extract(epoch FROM resolved_at - created_at)) / 3600 FROM incidents "
+            f"SELECT avg(extract(epoch FROM resolved_at - {PROBLEM_START})) / 3600 FROM incidents "
             f"WHERE {where} AND resolved_at >= :resolved_from AND resolved_at < :resolved_to"
         ),
         {**params, "resolved_from": start, "resolved_to": end},

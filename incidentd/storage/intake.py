@@ -17,8 +17,11 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter
 from pydantic import ValidationError
 from sqlalchemy import Connection, text
 
+from incidentd.intake import registry
 from incidentd.intake.base import Mapped, ProductRef, Rejected, Source
+from incidentd.lineage.openlineage import LineageDelta
 from incidentd.schemas.alert import AlertEvent
+from incidentd.storage.lineage import bump_versions, insert_edges, insert_missing_products
 from incidentd.storage.outbox import Message, enqueue
 
 MAX_ALERT_BYTES = 1_000_000
@@ -236,3 +239,51 @@ def _validated(alert: Mapping[str, Any], space: str) -> tuple[AlertEvent, bytes]
 def enqueue_alerts(conn: Connection, topic: str, records: Sequence[tuple[str, bytes]]) -> int:
     """Queue (key, payload) records for `topic` in the outbox, in order; the relay sends them."""
     return enqueue(conn, (Message(topic, key, payload) for key, payload in records))
+
+
+OPENLINEAGE = "openlineage"
+"""The source mapping an OpenLineage RunEvent's `dataQualityAssertions` facets to alerts."""
+_ASSERTIONS_FACET = "dataQualityAssertions"
+
+
+@dataclass(frozen=True, slots=True)
+class RunEventOutcome:
+    """What one OpenLineage RunEvent changed: lineage, and the alerts of its assertions."""
+
+    products_added: list[str]
+    edges_added: int
+    alerts: IntakeResult | None = None
+
+
+def apply_run_event(
+    conn: Connection,
+    delta: LineageDelta,
+    event: object,
+    *,
+    topic: str,
+    metrics: IntakeMetrics | None = None,
+) -> RunEventOutcome:
+    """Apply a RunEvent's lineage and queue its `dataQualityAssertions` as alerts of the same
+    space, in the caller's transaction (IntakeError: a facet is unusable; roll back)."""
+    added = insert_missing_products(conn, delta.new_products)
+    edges = insert_edges(conn, [(delta.space, u, d) for u, d in delta.edges])
+    if added or edges:
+        bump_versions(conn, [delta.space])
+    source = registry.source(OPENLINEAGE)
+    if source is None or not isinstance(event, Mapping) or not has_assertions(event):
+        return RunEventOutcome(added, edges)
+    alerts = ingest(conn, source, event, space=delta.space, topic=topic, metrics=metrics)
+    return RunEventOutcome(added, edges, alerts)
+
+
+def has_assertions(event: Mapping[str, Any]) -> bool:
+    """Whether any dataset of the event carries a `dataQualityAssertions` facet."""
+    for key in ("inputs", "outputs"):
+        datasets = event.get(key)
+        for dataset in datasets if isinstance(datasets, list) else ():
+            if not isinstance(dataset, Mapping):
+                continue
+            for facets in (dataset.get("inputFacets"), dataset.get("facets")):
+                if isinstance(facets, Mapping) and _ASSERTIONS_FACET in facets:
+                    return True
+    return False

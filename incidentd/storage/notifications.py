@@ -2,8 +2,8 @@
 
 Notifying writes, in the request's transaction and under the space lock (through
 `change_incident`): one `notifications` row per newly told recipient, one e-mail outbox row
-(`channel = 'email'`, sent later by the worker's mailer) and, when anything was new, a history
-line and an `incident.downstream_notified` event. A recipient is told again only when the
+(`channel = 'email'`, sent later by the worker's channel sender) and, when anything was new, a
+history line and an `incident.downstream_notified` event. A recipient is told again only when the
 products that concern them in the blast radius grew, and then only about the new ones.
 """
 

@@ -14,9 +14,10 @@ import base64
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Row, text
 
 KAFKA = "kafka"
 
@@ -30,6 +31,9 @@ class Message:
     payload: bytes
     incident_id: str | uuid.UUID | None = None
     channel: str = KAFKA
+    subscription_id: str | None = None
+    event_id: str | None = None
+    event_type: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +47,9 @@ class Queued:
     payload: bytes
     attempts: int
     incident_id: str | None
+    subscription_id: str | None = None
+    event_id: str | None = None
+    event_type: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +62,13 @@ class Backlog:
 
 _INSERT = text(
     """
-    INSERT INTO outbox (topic, key, payload, incident_id, channel)
-    SELECT x.topic, x.key, decode(x.payload, 'base64'), x.incident_id, x.channel
+    INSERT INTO outbox (topic, key, payload, incident_id, channel, subscription_id, event_id,
+                        event_type)
+    SELECT x.topic, x.key, decode(x.payload, 'base64'), x.incident_id, x.channel,
+           x.subscription_id, x.event_id, x.event_type
     FROM jsonb_to_recordset(CAST(:rows AS jsonb))
-         AS x(topic text, key text, payload text, incident_id uuid, channel text, n bigint)
+         AS x(topic text, key text, payload text, incident_id uuid, channel text,
+              subscription_id uuid, event_id text, event_type text, n bigint)
     ORDER BY x.n
     """
 )
@@ -76,6 +86,9 @@ def enqueue(conn: Connection, messages: Iterable[Message]) -> int:
             "payload": base64.b64encode(_as_bytes(m.payload)).decode(),
             "incident_id": None if m.incident_id is None else str(m.incident_id),
             "channel": m.channel,
+            "subscription_id": m.subscription_id,
+            "event_id": m.event_id,
+            "event_type": m.event_type,
             "n": k,
         }
         for k, m in enumerate(messages)
@@ -101,26 +114,92 @@ def claim_due(
     """
     rows = conn.execute(
         text(
-            "SELECT id, channel, topic, key, payload, attempts, incident_id FROM outbox "
-            "WHERE channel = :c AND sent_at IS NULL "
+            f"SELECT {_QUEUED} FROM outbox "
+            "WHERE channel = :c AND sent_at IS NULL AND failed_at IS NULL "
             "AND (CAST(:m AS integer) IS NULL OR attempts < CAST(:m AS integer)) "
             "AND (next_attempt_at IS NULL OR next_attempt_at <= now()) "
             "ORDER BY id LIMIT :n" + (" FOR UPDATE SKIP LOCKED" if lock else "")
         ),
         {"c": channel, "m": max_attempts, "n": limit},
     ).fetchall()
-    return [
-        Queued(
-            id=int(r.id),
-            channel=str(r.channel),
-            topic=str(r.topic),
-            key=r.key,
-            payload=bytes(r.payload),
-            attempts=int(r.attempts),
-            incident_id=str(r.incident_id) if r.incident_id else None,
-        )
-        for r in rows
-    ]
+    return [_queued(r) for r in rows]
+
+
+_QUEUED = (
+    "id, channel, topic, key, payload, attempts, incident_id, subscription_id, event_id, event_type"
+)
+
+
+def _queued(r: Row[Any]) -> Queued:
+    return Queued(
+        id=int(r.id),
+        channel=str(r.channel),
+        topic=str(r.topic),
+        key=r.key,
+        payload=bytes(r.payload),
+        attempts=int(r.attempts),
+        incident_id=str(r.incident_id) if r.incident_id else None,
+        subscription_id=str(r.subscription_id) if r.subscription_id else None,
+        event_id=r.event_id,
+        event_type=r.event_type,
+    )
+
+
+def claim_next_in_order(
+    conn: Connection,
+    channels: Sequence[str],
+    *,
+    gather: str | None = None,
+    gather_channels: Sequence[str] = (),
+    gather_seconds: float = 0.0,
+) -> list[Queued]:
+    """Lock the oldest due row that heads its (channel, topic, key); [] when none is due.
+
+    A row waits while an earlier row of its channel, topic and key is pending, so each key
+    (an incident) is sent in order to each topic (a subscription, an address), by however many
+    senders. Rows of event type `gather` on `gather_channels` are due once `gather_seconds`
+    old and come back with the pending rows of that type right behind them, to go as one.
+    """
+    head = conn.execute(
+        text(
+            f"SELECT {_QUEUED} FROM outbox o "
+            "WHERE o.channel = ANY(CAST(:cs AS text[])) AND o.sent_at IS NULL "
+            "AND o.failed_at IS NULL "
+            "AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= now()) "
+            "AND NOT (o.event_type IS NOT DISTINCT FROM :g AND o.channel = ANY(CAST(:gc AS "
+            "text[])) AND o.created_at > now() - make_interval(secs => CAST(:gs AS "
+            "double precision))) "
+            "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.channel = o.channel "
+            "AND p.topic = o.topic AND p.key IS NOT DISTINCT FROM o.key AND p.id < o.id "
+            "AND p.sent_at IS NULL AND p.failed_at IS NULL) "
+            "ORDER BY o.id LIMIT 1 FOR UPDATE SKIP LOCKED"
+        ),
+        {"cs": list(channels), "g": gather, "gc": list(gather_channels), "gs": gather_seconds},
+    ).first()
+    if head is None:
+        return []
+    first = _queued(head)
+    if gather is None or first.event_type != gather or first.channel not in gather_channels:
+        return [first]
+    return [first, *_followers(conn, first, gather)]
+
+
+def _followers(conn: Connection, first: Queued, event_type: str) -> list[Queued]:
+    """The pending rows of `event_type` right behind `first` for its topic and key."""
+    rows = conn.execute(
+        text(
+            f"SELECT {_QUEUED} FROM outbox WHERE channel = :c AND topic = :t "
+            "AND key IS NOT DISTINCT FROM :k AND id > :i AND sent_at IS NULL "
+            "AND failed_at IS NULL ORDER BY id LIMIT 500 FOR UPDATE"
+        ),
+        {"c": first.channel, "t": first.topic, "k": first.key, "i": first.id},
+    ).fetchall()
+    out: list[Queued] = []
+    for row in rows:
+        if row.event_type != event_type:
+            break
+        out.append(_queued(row))
+    return out
 
 
 def mark_sent(conn: Connection, ids: Sequence[int], *, count_attempt: bool = True) -> None:
@@ -135,17 +214,78 @@ def mark_sent(conn: Connection, ids: Sequence[int], *, count_attempt: bool = Tru
     )
 
 
-def mark_failed(conn: Connection, row_id: int, error: str, retry_in: float | None) -> None:
-    """Count a failed attempt; retry after `retry_in` seconds, or never when None."""
+def mark_failed(
+    conn: Connection, ids: int | Sequence[int], error: str, retry_in: float | None
+) -> None:
+    """Count a failed attempt; retry after `retry_in` seconds, or never (failed) when None."""
     conn.execute(
         text(
             "UPDATE outbox SET attempts = attempts + 1, last_error = :e, "
             "next_attempt_at = CASE WHEN CAST(:d AS double precision) IS NULL THEN NULL "
-            "ELSE now() + make_interval(secs => CAST(:d AS double precision)) END "
-            "WHERE id = :i"
+            "ELSE now() + make_interval(secs => CAST(:d AS double precision)) END, "
+            "failed_at = CASE WHEN CAST(:d AS double precision) IS NULL THEN now() END "
+            "WHERE id = ANY(CAST(:ids AS bigint[]))"
         ),
-        {"i": row_id, "e": error[:1000], "d": retry_in},
+        {"ids": [ids] if isinstance(ids, int) else list(ids), "e": error[:1000], "d": retry_in},
     )
+
+
+def requeue(conn: Connection, ids: Sequence[int]) -> int:
+    """Send these rows again from scratch (sent, failed or waiting); returns how many."""
+    result = conn.execute(
+        text(
+            "UPDATE outbox SET sent_at = NULL, failed_at = NULL, next_attempt_at = NULL, "
+            "attempts = 0, last_error = NULL WHERE id = ANY(CAST(:ids AS bigint[]))"
+        ),
+        {"ids": list(ids)},
+    )
+    return int(result.rowcount)
+
+
+def subscription_of(conn: Connection, row_id: int) -> str | None:
+    """The subscription a row is queued for; None for other rows and unknown ids."""
+    found = conn.execute(
+        text("SELECT subscription_id FROM outbox WHERE id = :i"), {"i": row_id}
+    ).scalar()
+    return None if found is None else str(found)
+
+
+STATUSES = ("pending", "sent", "failed")
+_STATUS_SQL = {
+    "pending": "sent_at IS NULL AND failed_at IS NULL",
+    "sent": "sent_at IS NOT NULL",
+    "failed": "failed_at IS NOT NULL",
+}
+
+
+def list_rows(
+    conn: Connection,
+    subscription_ids: Sequence[str],
+    *,
+    status: str | None,
+    skip: int,
+    limit: int,
+) -> tuple[list[Row[Any]], int]:
+    """A page of the rows of these subscriptions, newest first, and how many there are.
+
+    Rows carry the queue's columns plus `status`; `status` filters (`STATUSES`).
+    """
+    where = "subscription_id = ANY(CAST(:subs AS uuid[]))"
+    if status is not None:
+        where += " AND " + _STATUS_SQL[status]
+    params: dict[str, Any] = {"subs": list(subscription_ids)}
+    total = conn.execute(text(f"SELECT count(*) FROM outbox WHERE {where}"), params).scalar_one()
+    rows = conn.execute(
+        text(
+            "SELECT id, channel, subscription_id, event_id, event_type, incident_id, attempts, "
+            "last_error, created_at, sent_at, failed_at, next_attempt_at, "
+            "CASE WHEN sent_at IS NOT NULL THEN 'sent' WHEN failed_at IS NOT NULL THEN 'failed' "
+            f"ELSE 'pending' END AS status FROM outbox WHERE {where} "
+            "ORDER BY id DESC LIMIT :limit OFFSET :skip"
+        ),
+        {**params, "limit": limit, "skip": skip},
+    ).fetchall()
+    return list(rows), int(total)
 
 
 def purge(conn: Connection, older_than_seconds: float) -> int:
@@ -161,12 +301,12 @@ def purge(conn: Connection, older_than_seconds: float) -> int:
 
 
 def backlog(conn: Connection, channel: str) -> Backlog:
-    """Unsent rows of `channel` and the age of the oldest."""
+    """Rows of `channel` still to send (not sent, not given up) and the age of the oldest."""
     row = conn.execute(
         text(
             "SELECT count(*) AS n, "
             "coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age "
-            "FROM outbox WHERE sent_at IS NULL AND channel = :c"
+            "FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL AND channel = :c"
         ),
         {"c": channel},
     ).one()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -81,22 +83,34 @@ def ensure_spaces(conn: Connection, slugs: set[str]) -> list[str]:
 
 
 def lock_spaces(
-    conn: Connection, slugs: set[str], timeout_ms: int | None = None
+    conn: Connection,
+    slugs: set[str],
+    timeout_ms: int | None = None,
+    on_wait: Callable[[float], None] | None = None,
 ) -> dict[str, SpaceRow]:
     """Lock the spaces' rows (in slug order, so never a deadlock) until the transaction ends.
 
     Every correlation of a space happens under this lock, so workers see each other's
-    committed incidents and never build two incidents from related alerts.
+    committed incidents and never build two incidents from related alerts. The rows are first
+    taken without waiting; only when another transaction holds one is that undone and the
+    lock waited for, and `on_wait` told how long (also when the wait times out).
     """
+    if not slugs:
+        return {}
     if timeout_ms:  # give up (SQLSTATE 55P03) rather than wait past the caller's deadline
         conn.execute(text(f"SET LOCAL lock_timeout = {int(timeout_ms)}"))
-    rows = conn.execute(
-        text(
-            "SELECT slug, features, correlation_window_seconds, auto_resolve, lineage_version, "
-            "state_seq FROM spaces WHERE slug = ANY(CAST(:s AS text[])) ORDER BY slug FOR UPDATE"
-        ),
-        {"s": sorted(slugs)},
-    )
+    conn.execute(text("SAVEPOINT lock_spaces"))
+    free = conn.execute(_LOCK_FREE, {"s": sorted(slugs)}).all()
+    rows = [r for r in free if r.slug is not None]
+    if free[0].existing != len(rows):
+        # Someone holds one: drop the locks taken out of order, then wait in slug order.
+        conn.execute(text("ROLLBACK TO SAVEPOINT lock_spaces"))
+        started = time.perf_counter()
+        try:
+            rows = list(conn.execute(_LOCK_WAITING, {"s": sorted(slugs)}))
+        finally:
+            if on_wait is not None:
+                on_wait(time.perf_counter() - started)
     return {
         r.slug: SpaceRow(
             r.slug,
@@ -108,6 +122,23 @@ def lock_spaces(
         )
         for r in rows
     }
+
+
+_SPACE_COLUMNS = (
+    "slug, features, correlation_window_seconds, auto_resolve, lineage_version, state_seq"
+)
+_LOCK_WAITING = text(
+    f"SELECT {_SPACE_COLUMNS} FROM spaces WHERE slug = ANY(CAST(:s AS text[])) "
+    "ORDER BY slug FOR UPDATE"
+)
+# The rows nobody holds, each with how many of the asked spaces exist (one row of NULLs and
+# that count when every one is held or none exists).
+_LOCK_FREE = text(
+    f"WITH free AS (SELECT {_SPACE_COLUMNS} FROM spaces WHERE slug = ANY(CAST(:s AS text[])) "
+    "ORDER BY slug FOR UPDATE SKIP LOCKED) "
+    "SELECT free.*, (SELECT count(*) FROM spaces WHERE slug = ANY(CAST(:s AS text[]))) "
+    "AS existing FROM (SELECT 1) AS one LEFT JOIN free ON true"
+)
 
 
 def bump_state_seq(conn: Connection, slug: str) -> int:

@@ -111,6 +111,8 @@ class Incident(Base):
     cleared_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     first_alert_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_alert_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cleared_by: Mapped[list[str]] = mapped_column(TextArray, server_default="{}")
+    """Recoveries held by another incident that cleared a fingerprint of this one."""
 
     __table_args__ = (
         UniqueConstraint("space", "number", name="uq_incidents_space_number"),
@@ -214,10 +216,61 @@ class Outbox(Base):
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)
+    subscription_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("subscriptions.id", ondelete="CASCADE")
+    )
+    event_id: Mapped[str | None] = mapped_column(Text)
+    event_type: Mapped[str | None] = mapped_column(Text)
+    failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
         Index("ix_outbox_unsent", "channel", "id", postgresql_where=text("sent_at IS NULL")),
+        Index(
+            "ix_outbox_pending_order",
+            "channel",
+            "topic",
+            "key",
+            "id",
+            postgresql_where=text("sent_at IS NULL AND failed_at IS NULL"),
+        ),
+        Index(
+            "ix_outbox_subscription_event",
+            "subscription_id",
+            "event_id",
+            unique=True,
+            postgresql_where=text("subscription_id IS NOT NULL"),
+        ),
     )
+
+
+class Subscription(Base):
+    """A space's channel and target, with the filter of the incident events it gets."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    space: Mapped[str] = mapped_column(Text, ForeignKey("spaces.slug", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(Text)
+    target: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str | None] = mapped_column(Text)
+    filter: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    created_by: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (Index("ix_subscriptions_space", "space"),)
+
+
+class IncidentChannel(Base):
+    """A channel that told someone about an incident (and so about each of its alerts)."""
+
+    __tablename__ = "incident_channels"
+
+    incident_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
+    )
+    channel: Mapped[str] = mapped_column(Text, primary_key=True)
+    first_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class User(Base):

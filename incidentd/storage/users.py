@@ -6,13 +6,14 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 INGEST_ROLE = "ingest"
 ROLES = ("viewer", "editor", "admin", INGEST_ROLE)
 """`ingest` may only post alerts (to `/spaces/{slug}/alerts`); the others read, and
 editors and admins change things."""
 TOKEN_PREFIX = "idt_"
+_USE_EVERY_SECONDS = 60
 
 
 def hash_token(token: str) -> str:
@@ -61,16 +62,18 @@ def create_user(conn: Connection, email: str, space: str, role: str) -> str:
 
 
 def authenticate(conn: Connection, token: str) -> Principal | None:
-    """The principal a bearer token belongs to, or None."""
+    """The principal a bearer token belongs to, or None; records the token's use."""
+    token_hash = hash_token(token)
     row = conn.execute(
         text(
-            "UPDATE api_tokens t SET last_used_at = now() FROM users u "
-            "WHERE t.token_hash = :h AND u.id = t.user_id RETURNING u.id, u.email"
+            "SELECT u.id, u.email FROM api_tokens t JOIN users u ON u.id = t.user_id "
+            "WHERE t.token_hash = :h"
         ),
-        {"h": hash_token(token)},
+        {"h": token_hash},
     ).first()
     if row is None:
         return None
+    _record_use(conn, token_hash)
     roles = {
         r.space: r.role
         for r in conn.execute(
@@ -78,3 +81,26 @@ def authenticate(conn: Connection, token: str) -> Principal | None:
         )
     }
     return Principal(int(row.id), str(row.email), roles)
+
+
+def authenticate_token(engine: Engine, token: str) -> Principal | None:
+    """`authenticate` in a short transaction of its own, apart from the request's."""
+    with engine.begin() as conn:
+        return authenticate(conn, token)
+
+
+def _record_use(conn: Connection, token_hash: str) -> None:
+    """Set `last_used_at` at most once a minute, skipping a row another request is updating.
+
+    A shared token (a dashboard, an OpenLineage client) is used by many requests at once; none
+    of them may wait for another's row lock, and a minute is precise enough for "last used".
+    """
+    conn.execute(
+        text(
+            "UPDATE api_tokens SET last_used_at = now() WHERE token_hash = ("
+            "SELECT token_hash FROM api_tokens WHERE token_hash = :h "
+            "AND (last_used_at IS NULL OR last_used_at < now() - make_interval(secs => :every)) "
+            "FOR UPDATE SKIP LOCKED)"
+        ),
+        {"h": token_hash, "every": _USE_EVERY_SECONDS},
+    )

@@ -15,6 +15,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from incidentd.storage.intake import IntakeMetrics
+
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -45,6 +47,15 @@ class WorkerMetrics:
             ["error_type"],
             registry=r,
         )
+        self.lock_wait_seconds = Counter(
+            "incidentd_space_lock_wait_seconds",
+            "Time batches waited for a space another transaction held (zero when every "
+            "worker owns its spaces' partitions).",
+            registry=r,
+        )
+        self.lock_waits = Counter(
+            "incidentd_space_lock_waits", "Batches that found a space held by another.", registry=r
+        )
         self.batch_seconds = Histogram(
             "incidentd_batch_seconds",
             "Time to process one batch (DB commit included).",
@@ -68,6 +79,7 @@ class WorkerMetrics:
             "Age of the oldest unpublished outbox row.",
             registry=r,
         )
+        self.intake = IntakeMetrics(r)  # alerts from dataQualityAssertions facets
         self.consumer_lag = Gauge(
             "incidentd_consumer_lag",
             "Records after the group's committed offset (end offset - committed), per partition.",
@@ -78,12 +90,34 @@ class WorkerMetrics:
             "incidentd_lineage_version", "Lineage version held, per space.", ["space"], registry=r
         )
         self.ready = Gauge("incidentd_ready", "1 when the worker can do its work.", registry=r)
-        self.emails_sent = Counter(
-            "incidentd_emails_sent", "Notification e-mails the mail server took.", registry=r
+        self.deliveries_sent = Counter(
+            "incidentd_deliveries_sent",
+            "Deliveries a channel's target took (e-mails, webhooks, chat messages, …).",
+            ["channel"],
+            registry=r,
         )
-        self.email_failures = Counter(
-            "incidentd_email_failures",
-            "Failed attempts to send a notification e-mail (each is retried later).",
+        self.deliveries_retried = Counter(
+            "incidentd_deliveries_retried",
+            "Failed delivery attempts that will be tried again.",
+            ["channel"],
+            registry=r,
+        )
+        self.deliveries_failed = Counter(
+            "incidentd_deliveries_failed",
+            "Deliveries given up (refused by the target, or out of attempts).",
+            ["channel"],
+            registry=r,
+        )
+        self.delivery_backlog = Gauge(
+            "incidentd_delivery_backlog",
+            "Deliveries waiting to be sent (due or waiting for a retry).",
+            ["channel"],
+            registry=r,
+        )
+        self.delivery_oldest_age = Gauge(
+            "incidentd_delivery_oldest_undelivered_seconds",
+            "Age of the oldest delivery still to be sent.",
+            ["channel"],
             registry=r,
         )
 

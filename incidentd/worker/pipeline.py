@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +14,7 @@ from sqlalchemy import Connection, Engine
 
 from incidentd.correlation.engine import correlate
 from incidentd.correlation.model import Alert
+from incidentd.intake.base import IntakeError
 from incidentd.lineage.openlineage import OpenLineageError, map_run_event
 from incidentd.storage.alerts import (
     NewAlert,
@@ -22,12 +24,8 @@ from incidentd.storage.alerts import (
 )
 from incidentd.storage.graphs import GraphCache
 from incidentd.storage.incidents import save_outcome
-from incidentd.storage.lineage import (
-    bump_versions,
-    claim_of,
-    insert_edges,
-    insert_missing_products,
-)
+from incidentd.storage.intake import IntakeMetrics, apply_run_event
+from incidentd.storage.lineage import claim_of
 from incidentd.storage.spaces import SpaceRow, bump_state_seq, ensure_spaces, lock_spaces
 from incidentd.worker.crashpoints import crash_point
 from incidentd.worker.parsing import DeadLetter
@@ -67,20 +65,28 @@ def process_batch(
     default_space: str | None,
     states: StateCache | None = None,
     lock_timeout_ms: int | None = None,
+    on_lock_wait: Callable[[float], None] | None = None,
+    alerts_topic: str = "dq.alerts",
+    intake: IntakeMetrics | None = None,
 ) -> BatchResult:
-    """Store and correlate a batch atomically; safe to run again after a crash (idempotent)."""
+    """Store and correlate a batch atomically; safe to run again after a crash (idempotent).
+
+    A lineage event's `dataQualityAssertions` are queued for `alerts_topic` in the same
+    transaction as its lineage.
+    """
     result = BatchResult()
     now = datetime.now(UTC)
     states = states if states is not None else StateCache()
     checked_out: dict[str, SpaceState] = {}
+    target = _LineageTarget(default_space, alerts_topic, intake)
     with engine.begin() as conn:
         for record in lineage:
-            _apply_lineage(conn, record, default_space, result)
+            _apply_lineage(conn, record, target, result)
         by_space: dict[str, list[Alert]] = defaultdict(list)
         for new in alerts:
             by_space[new.alert.space].append(new.alert)
         # Lock first: alerts of a space are checked, correlated and stored by one worker at a time.
-        spaces = lock_spaces(conn, set(by_space), lock_timeout_ms)
+        spaces = lock_spaces(conn, set(by_space), lock_timeout_ms, on_lock_wait)
         stored = existing_alert_ids(conn, (a.alert.alert_id for a in alerts))
         fresh = _fresh(alerts, stored)
         fresh_ids = {a.alert.alert_id for a in fresh}
@@ -153,12 +159,28 @@ def _correlate_space(
     return outcome.assignments
 
 
+@dataclass(frozen=True, slots=True)
+class _LineageTarget:
+    """Where a RunEvent's parts go: its space if no product claims a dataset, its alerts."""
+
+    default_space: str | None
+    topic: str
+    metrics: IntakeMetrics | None
+
+
 def _apply_lineage(
-    conn: Connection, record: LineageRecord, default_space: str | None, result: BatchResult
+    conn: Connection,
+    record: LineageRecord,
+    to: _LineageTarget,
+    result: BatchResult,
 ) -> None:
+    """Apply one RunEvent, or dead-letter it whole (lineage and assertions alike)."""
     try:
-        delta = map_run_event(record.event, lambda d: claim_of(conn, d), default_space)
-    except OpenLineageError as exc:
+        delta = map_run_event(record.event, lambda d: claim_of(conn, d), to.default_space)
+        with conn.begin_nested():  # a facet that cannot be used undoes the event's lineage too
+            ensure_spaces(conn, {delta.space})
+            done = apply_run_event(conn, delta, record.event, topic=to.topic, metrics=to.metrics)
+    except (OpenLineageError, IntakeError) as exc:
         origin = record.origin
         result.dead_letters.append(
             DeadLetter(
@@ -172,9 +194,11 @@ def _apply_lineage(
             )
         )
         return
-    ensure_spaces(conn, {delta.space})
-    added = insert_missing_products(conn, delta.new_products)
-    edges = insert_edges(conn, [(delta.space, u, d) for u, d in delta.edges])
-    if added or edges:
-        bump_versions(conn, [delta.space])
-        log.info("lineage.applied", space=delta.space, products=len(added), edges=edges)
+    if done.products_added or done.edges_added or done.alerts:
+        log.info(
+            "lineage.applied",
+            space=delta.space,
+            products=len(done.products_added),
+            edges=done.edges_added,
+            alerts=len(done.alerts.alerts) if done.alerts else 0,
+        )

@@ -26,7 +26,6 @@ from incidentd.worker.batch import (
 )
 from incidentd.worker.crashpoints import crash_point
 from incidentd.worker.deadletters import Letter, deliver
-from incidentd.worker.mailer import Mailer
 from incidentd.worker.metrics import Health, WorkerMetrics, serve
 from incidentd.worker.parsing import DeadLetter
 from incidentd.worker.pipeline import (
@@ -38,6 +37,7 @@ from incidentd.worker.pipeline import (
 from incidentd.worker.polling import PollFailures
 from incidentd.worker.relay import OutboxRelay
 from incidentd.worker.retry import Backoff, RetryPolicy
+from incidentd.worker.sender import ChannelSender, sender_from_settings
 from incidentd.worker.source import (
     KAFKA_ATTEMPT_SECONDS,
     BrokerError,
@@ -72,7 +72,7 @@ class Worker:
         self._source: Source | None = None
         self._producer: Any = None
         self._relay: OutboxRelay | None = None
-        self._mailer: Mailer | None = None
+        self._sender: ChannelSender | None = None
         self._http: Any = None
         # One thread parses the batch read ahead while the main thread waits on PostgreSQL.
         self._parser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse")
@@ -106,20 +106,11 @@ class Worker:
     def run(self) -> None:
         """Run until stopped."""
         s = self.settings
-        if s.smtp_host:
-            self._mailer = Mailer(
-                self.engine,
-                self.metrics,
-                host=s.smtp_host,
-                port=s.smtp_port,
-                sender=s.smtp_from,
-                retry_base=s.smtp_retry_base_seconds,
-            )
+        self._sender = sender_from_settings(self.engine, self.metrics, s)
         if s.metrics_port:
             self._http = serve(s.metrics_host, s.metrics_port, self.metrics, self.health)
         try:
-            if self._mailer is not None:
-                self._mailer.start()
+            self._sender.start()
             self._producer = self._connect(lambda: open_producer(s))
             if self._producer is None:
                 return  # stopped before a broker answered
@@ -172,8 +163,8 @@ class Worker:
             self._source.close()
         if self._relay is not None:
             self._relay.stop(timeout=self.settings.shutdown_timeout_seconds)
-        if self._mailer is not None:
-            self._mailer.stop(timeout=self.settings.shutdown_timeout_seconds)
+        if self._sender is not None:
+            self._sender.stop(timeout=self.settings.shutdown_timeout_seconds)
         if self._producer is not None:
             self._producer.close(timeout=10)
         if self._http is not None:
@@ -277,11 +268,18 @@ class Worker:
             self.graphs,
             incidents_topic=self.settings.incidents_topic,
             default_space=self.settings.lineage_default_space,
+            alerts_topic=self.settings.alerts_topic,
+            intake=self.metrics.intake,
             states=self.states,
             # Waiting for another worker's lock must not outlast the poll deadline: a timed
             # out lock is retried after a poll that keeps this worker in the group.
             lock_timeout_ms=self.settings.max_poll_interval_ms // 3,
+            on_lock_wait=self._lock_waited,
         )
+
+    def _lock_waited(self, seconds: float) -> None:
+        self.metrics.lock_waits.inc()
+        self.metrics.lock_wait_seconds.inc(seconds)
 
     # -- waiting out failures ---------------------------------------------------------------
 

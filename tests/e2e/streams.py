@@ -6,9 +6,11 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 import orjson
 
+from incidentd.schemas.alert import alert_key
 from incidentd.schemas.lineage import EdgeSpec, LineageDocument, ProductSpec
 from tests.support import oracle
 
@@ -50,8 +52,18 @@ def regional_lineage(
     return LineageDocument(products=products, edges=list(unique.values()))
 
 
-def cascade_stream(space: str, seed: int, count: int, lineage: LineageDocument) -> Stream:
-    """Firing alerts in cascades that follow lineage, spread over ten days, in random order."""
+def cascade_stream(
+    space: str,
+    seed: int,
+    count: int,
+    lineage: LineageDocument,
+    key_by: Literal["space", "product"] = "space",
+) -> Stream:
+    """Firing alerts in cascades that follow lineage, spread over ten days, in random order.
+
+    Records are keyed by space as incidentd's producers key them (CONTRACT §1); `key_by=
+    "product"` spreads a space over every partition, as a producer keying otherwise does.
+    """
     rng = random.Random(seed)
     base = datetime(2026, 3, 1, tzinfo=UTC)
     products = [p.id for p in lineage.products]
@@ -71,7 +83,10 @@ def cascade_stream(space: str, seed: int, count: int, lineage: LineageDocument) 
             at += timedelta(minutes=rng.randint(1, 30))
     alerts = alerts[:count]
     rng.shuffle(alerts)
-    records = [(a.product_id.encode(), _body(a, rng)) for a in alerts]
+    records = [
+        (alert_key(a.space) if key_by == "space" else a.product_id.encode(), _body(a, rng))
+        for a in alerts
+    ]
     return Stream(lineage, records, alerts)
 
 

@@ -37,10 +37,9 @@ from tests.e2e.streams import (
     regional_lineage,
     stored_groups,
 )
-from tests.e2e.test_pipeline import metric
 from tests.support.services import PostgresService, TopicSet
 from tests.support.wait import wait_until
-from tests.support.workers import TopicReader, WorkerProcess, produce, worker_env
+from tests.support.workers import TopicReader, WorkerProcess, metric, produce, worker_env
 
 SPACE = "chaos"
 ROOT = Path(__file__).resolve().parents[2]

@@ -22,18 +22,19 @@ from sqlalchemy import Engine, text
 
 from incidentd.api.app import create_app
 from incidentd.app.embedded import free_port
+from incidentd.channels.email import EmailChannel
 from incidentd.schemas.settings import Settings
 from incidentd.storage.db import make_engine
 from incidentd.storage.lineage import import_document
 from incidentd.storage.spaces import INCIDENTS_FEATURE, upsert_space
 from incidentd.storage.users import create_user
-from incidentd.worker.mailer import Mailer
 from incidentd.worker.metrics import WorkerMetrics
-from tests.e2e.test_pipeline import metric
+from incidentd.worker.retry import RetryPolicy
+from incidentd.worker.sender import ChannelSender
 from tests.support.api import LINEAGE, SPACE, ApiWorld
 from tests.support.services import TopicSet
 from tests.support.wait import wait_until
-from tests.support.workers import TopicReader, WorkerProcess, alert, produce, worker_env
+from tests.support.workers import TopicReader, WorkerProcess, alert, metric, produce, worker_env
 
 SENDER = "incidentd@alerts.example"
 # An alert on `clean`: blast radius clean -> mart -> report; island and raw stay out.
@@ -153,7 +154,7 @@ def mail_world(
         INCIDENTD_SMTP_HOST="127.0.0.1",
         INCIDENTD_SMTP_PORT=str(smtp.port),
         INCIDENTD_SMTP_FROM=SENDER,
-        INCIDENTD_SMTP_RETRY_BASE_SECONDS="0.2",
+        INCIDENTD_DELIVERY_RETRY_INITIAL_SECONDS="0.2",
     )
     worker = WorkerProcess(env, tmp_path / "worker.log").start()
     settings = Settings(database_url=migrated_db, incidents_topic=topics.incidents)
@@ -207,7 +208,7 @@ def test_notified_owners_and_stewards_get_one_email_each(mail_world: MailWorld) 
     _check_delivered(world, incident)
     assert all(r.attempts == 1 and r.last_error is None for r in world.email_rows())
     wait_until(
-        lambda: metric(world.worker.metrics_port, "incidentd_emails_sent_total") == 4,
+        lambda: metric(world.worker.metrics_port, "incidentd_deliveries_sent_total") == 4,
         timeout=10,
         message=world.state,
     )
@@ -246,7 +247,7 @@ def test_mail_server_down_then_up_delivers_later(mail_world: MailWorld) -> None:
 
     wait_until(failed_and_waiting, timeout=30, message=world.state)
     assert all("Connection" in r.last_error or "Errno" in r.last_error for r in world.email_rows())
-    assert metric(world.worker.metrics_port, "incidentd_email_failures_total") >= 8
+    assert metric(world.worker.metrics_port, "incidentd_deliveries_retried_total") >= 8
 
     world.smtp.start()
     wait_until(
@@ -274,14 +275,11 @@ def test_a_bad_address_is_given_up_without_blocking_the_others(api: ApiWorld) ->
     smtp = SmtpServer(free_port())
     smtp.start()
     metrics = WorkerMetrics()
-    mailer = Mailer(
+    mailer = ChannelSender(
         api.engine,
         metrics,
-        host="127.0.0.1",
-        port=smtp.port,
-        sender=SENDER,
-        retry_base=0.01,
-        max_attempts=3,
+        {"email": EmailChannel("127.0.0.1", smtp.port, SENDER)},
+        retry=RetryPolicy(0.01, 600.0, give_up_after=3),
     )
     try:
         assert mailer.send_due() == 2
@@ -303,8 +301,10 @@ def test_a_bad_address_is_given_up_without_blocking_the_others(api: ApiWorld) ->
         assert "ValueError" in row.last_error
         assert mailer.send_due() == 0 and bad_row().attempts == 3  # given up: not tried again
         sample = metrics.registry.get_sample_value
-        assert sample("incidentd_email_failures_total") == 3
-        assert sample("incidentd_emails_sent_total") == 2
+        email = {"channel": "email"}
+        assert sample("incidentd_deliveries_retried_total", email) == 2
+        assert sample("incidentd_deliveries_failed_total", email) == 1  # given up
+        assert sample("incidentd_deliveries_sent_total", email) == 2
         assert len(smtp.inbox.received()) == 2
     finally:
         smtp.stop()

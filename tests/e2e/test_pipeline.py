@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,14 @@ from incidentd.storage.lineage import import_document
 from incidentd.storage.spaces import INCIDENTS_FEATURE, upsert_space
 from tests.support.services import BrokerService, TopicSet
 from tests.support.wait import wait_until
-from tests.support.workers import TopicReader, WorkerProcess, alert, produce, worker_env
+from tests.support.workers import (
+    TopicReader,
+    WorkerProcess,
+    alert,
+    metric,
+    produce,
+    worker_env,
+)
 
 SPACE = "shop"
 LINEAGE = LineageDocument(
@@ -102,17 +107,6 @@ def worker(
     proc.start()
     yield proc
     proc.kill()
-
-
-def metric(port: int, name: str) -> float:
-    """Sum of a Prometheus metric's samples on a worker."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-            body = resp.read().decode()
-    except OSError:
-        return -1.0  # not listening yet
-    pattern = re.compile(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", re.M)
-    return sum(float(v) for v in pattern.findall(body))
 
 
 def latest_by_incident(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from sqlalchemy import text
@@ -13,18 +15,36 @@ from incidentd.storage.spaces import INCIDENTS_FEATURE, upsert_space
 from tests.e2e.streams import cascade_stream, expected_groups, regional_lineage, stored_groups
 from tests.support.services import TopicSet
 from tests.support.wait import wait_until
-from tests.support.workers import TopicReader, WorkerProcess, produce, worker_env
+from tests.support.workers import (
+    TopicReader,
+    WorkerProcess,
+    alert,
+    metric,
+    produce,
+    produce_to_partitions,
+    worker_env,
+)
 
 SPACE = "scale"
 ALERTS = 1500
 
 
-@pytest.mark.parametrize("workers", [1, 2, 4])
+# Keyed by space (as incidentd's producers key) one worker gets the space's partition; keyed by
+# product the space is spread over every partition and the workers take turns on its lock:
+# any key is handled correctly.
+@pytest.mark.parametrize(
+    "case", [(1, "space"), (2, "space"), (2, "product"), (4, "product")], ids=str
+)
 def test_grouping_is_the_same_for_any_number_of_workers(
-    workers: int, migrated_db: str, kafka_bootstrap: str, topics: TopicSet, tmp_path: Path
+    case: tuple[int, Literal["space", "product"]],
+    migrated_db: str,
+    kafka_bootstrap: str,
+    topics: TopicSet,
+    tmp_path: Path,
 ) -> None:
+    workers, key_by = case
     lineage = regional_lineage(SPACE, seed=11)
-    stream = cascade_stream(SPACE, seed=23, count=ALERTS, lineage=lineage)
+    stream = cascade_stream(SPACE, seed=23, count=ALERTS, lineage=lineage, key_by=key_by)
     expected = expected_groups(stream)
     assert 10 < len(expected) < ALERTS / 3  # a stream with real grouping to get right
     engine = make_engine(migrated_db, pool_size=1)
@@ -75,3 +95,92 @@ def _assert_events_match_database(engine: object, bootstrap: str, topics: TopicS
 
     wait_until(lambda: latest() == db, timeout=30, message=lambda: f"{len(latest())} vs {len(db)}")
     reader.close()
+
+
+# Keyed by space, "west" and "east" land on partitions 1 and 2 of the 4 (kafka-python's
+# murmur2): different members under both the range (0-1 | 2-3) and round-robin (0,2 | 1,3)
+# assignments, so each of two workers owns one space.
+TWO_SPACES = ("west", "east")
+
+
+def test_two_workers_on_two_spaces_never_wait_for_each_other(
+    migrated_db: str, kafka_bootstrap: str, topics: TopicSet, tmp_path: Path
+) -> None:
+    streams = {}
+    engine = make_engine(migrated_db, pool_size=1)
+    for seed, space in enumerate(TWO_SPACES):
+        lineage = regional_lineage(space, seed=seed)
+        streams[space] = cascade_stream(space, seed=40 + seed, count=ALERTS // 2, lineage=lineage)
+        with engine.begin() as conn:
+            upsert_space(conn, space, features=[INCIDENTS_FEATURE])
+            import_document(conn, lineage)
+    env = worker_env(migrated_db, kafka_bootstrap, topics, INCIDENTD_BATCH_MAX_RECORDS="100")
+    procs = [WorkerProcess(env, tmp_path / f"worker{i}.log").start() for i in range(2)]
+    try:
+        warmups = _until_both_own_partitions(procs, kafka_bootstrap, topics)
+        before = [_lock_figures(p) for p in procs]
+        west, east = (streams[s].records for s in TWO_SPACES)
+        interleaved = [r for pair in zip(west, east, strict=True) for r in pair]
+        produce(kafka_bootstrap, topics.alerts, interleaved)
+        total = ALERTS // 2 * 2
+        wait_until(
+            lambda: _stored(engine) == total + warmups,
+            timeout=120,
+            message=lambda: procs[0].log_text()[-2000:] + procs[1].log_text()[-2000:],
+        )
+        after = [_lock_figures(p) for p in procs]
+        processed = [a[2] - b[2] for a, b in zip(after, before, strict=True)]
+        assert all(n > 0 for n in processed), processed  # both worked, each on its space
+        assert sum(processed) == total
+        assert [a[:2] for a in after] == [b[:2] for b in before] == [(0, 0), (0, 0)]
+        with engine.connect() as conn:
+            for space in TWO_SPACES:
+                assert stored_groups(conn, space) == expected_groups(streams[space])
+    finally:
+        for proc in procs:
+            proc.kill()
+        engine.dispose()
+
+
+WARMUP_PARTITIONS = 4
+PROCESSED = "incidentd_alerts_processed_total"
+
+
+def _until_both_own_partitions(procs: list[WorkerProcess], bootstrap: str, topics: TopicSet) -> int:
+    """Warm-up records on every partition (of a space that does not exist, so no lock) until
+    each worker has processed some: the group has settled with both members. Returns how
+    many were sent."""
+    for round_ in range(10):
+        records = [
+            (p, alert(f"warmup-{round_}-{p}", "warmup", minute=0, space="warmup")[1])
+            for p in range(WARMUP_PARTITIONS)
+        ]
+        produce_to_partitions(bootstrap, topics.alerts, records)
+        sent = WARMUP_PARTITIONS * (round_ + 1)
+        wait_until(partial(_all_taken, procs, sent), timeout=60)
+        if all(n > 0 for n in _processed(procs)):
+            return sent
+    raise AssertionError("the second worker never got partitions")
+
+
+def _processed(procs: list[WorkerProcess]) -> list[float]:
+    return [metric(p.metrics_port, PROCESSED) for p in procs]
+
+
+def _all_taken(procs: list[WorkerProcess], sent: int) -> bool:
+    return sum(_processed(procs)) >= sent
+
+
+def _lock_figures(proc: WorkerProcess) -> tuple[float, float, float]:
+    """(lock waits, seconds waited, alerts processed) of a worker."""
+    port = proc.metrics_port
+    return (
+        metric(port, "incidentd_space_lock_waits_total"),
+        metric(port, "incidentd_space_lock_wait_seconds_total"),
+        metric(port, PROCESSED),
+    )
+
+
+def _stored(engine: object) -> int:
+    with engine.connect() as conn:  # type: ignore[attr-defined]
+        return int(conn.execute(text("SELECT count(*) FROM alerts")).scalar_one())

@@ -11,14 +11,14 @@ from pathlib import Path
 import orjson
 from sqlalchemy import text
 
+from incidentd.schemas.alert import alert_key
 from incidentd.schemas.lineage import EdgeSpec, LineageDocument, ProductSpec
 from incidentd.storage.db import make_engine
 from incidentd.storage.lineage import import_document
 from incidentd.storage.spaces import INCIDENTS_FEATURE, upsert_space
-from tests.e2e.test_pipeline import metric
 from tests.support.services import TopicSet
 from tests.support.wait import wait_until
-from tests.support.workers import WorkerProcess, produce, worker_env
+from tests.support.workers import WorkerProcess, metric, produce, worker_env
 
 ALERTS = 20_000
 SPACE = "bulk"
@@ -58,7 +58,7 @@ def alert_stream(seed: int, doc: LineageDocument) -> list[tuple[bytes, bytes]]:
             "occurred_at": at.isoformat().replace("+00:00", "Z"),
             "fingerprint": f"{product}/{rng.randint(0, 2)}",
         }
-        out.append((product.encode(), orjson.dumps(body)))
+        out.append((alert_key(SPACE), orjson.dumps(body)))
     return out
 
 

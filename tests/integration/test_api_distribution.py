@@ -110,9 +110,10 @@ def test_distribution_window_edges(api: ApiWorld) -> None:
 
 
 def test_distribution_and_summary_default_to_the_last_30_days(api: ApiWorld) -> None:
-    api.alerts({"alert_id": "now1", "product_id": "raw", "occurred_at": "2026-02-27T14:00:00Z"})
-    with api.engine.connect() as conn:
-        created = conn.execute(text("SELECT created_at FROM incidents")).scalar_one()
+    hour_ago = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    api.alerts({"alert_id": "now1", "product_id": "raw", "occurred_at": hour_ago})
+    with api.engine.connect() as conn:  # windows and days are on the problem's start
+        created = conn.execute(text("SELECT first_alert_at FROM incidents")).scalar_one()
     body = _get(api, "/incidents/distribution")
     start, end = _t(body["from_time"]), _t(body["to_time"])
     assert end - start == timedelta(days=30) and start <= created < end

@@ -204,7 +204,11 @@ def test_a_merged_incident_shows_its_count_at_the_merge_everywhere(api: ApiWorld
     assert count == 2  # as in its incident.merged event
     h = api.headers("editor")
     one = api.client.get(f"{BASE}/{merged}", headers=h).json()
-    assert one["alert_count"] == 2 and one["alerts"] == []  # its alerts moved
+    assert one["alert_count"] == 2  # its alerts moved, and it says where they went
+    assert {(a["alert_id"], a["incident_id"]) for a in one["alerts"]} == {
+        ("m2", target),
+        ("m2b", target),
+    }
     # an edit of the merged incident keeps the count instead of storing 0
     patched = api.client.patch(f"{BASE}/{merged}", json={"description": "dup"}, headers=h)
     assert patched.status_code == 200 and patched.json()["alert_count"] == 2

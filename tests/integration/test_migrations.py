@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from incidentd.storage.db import current_revision, make_engine
 from incidentd.storage.tables import Base
 
-HEAD = "0005"
+HEAD = "0007"
 TABLES = {
     "spaces",
     "products",
@@ -29,6 +29,8 @@ TABLES = {
     "memberships",
     "api_tokens",
     "notifications",
+    "subscriptions",
+    "incident_channels",
 }
 ALERT_SQL = text(
     "INSERT INTO alerts (alert_id, space, product_id, alert_type, status, severity, "

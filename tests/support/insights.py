@@ -33,7 +33,8 @@ def _rejected(api: ApiWorld, path: str, **params: Any) -> str:
 
 # --- a known data set of incidents ---------------------------------------------------------
 
-# name: (created_at, hours to resolve or None, status, severity, impact, tags)
+# name: (first_alert_at, hours to resolve or None, status, severity, impact, tags); the
+# figures are times of the problem (first alert, resolution), so created_at is set to match.
 KNOWN: dict[str, tuple[str, float | None, str, str, str, list[str]]] = {
     "i1": ("2026-03-02T01:00:00Z", None, "open", "critical", "HIGH", ["prod", "T1"]),
     "i2": ("2026-03-02T08:00:00Z", 2, "resolved", "high", "MEDIUM", ["prod"]),
@@ -69,7 +70,8 @@ def _known(api: ApiWorld) -> dict[str, str]:
             created_at = _t(created)
             conn.execute(
                 text(
-                    "UPDATE incidents SET created_at = :c, resolved_at = :r, status = :st, "
+                    "UPDATE incidents SET created_at = :c, first_alert_at = :c, resolved_at = :r, "
+                    "status = :st, "
                     "severity = :sev, impact = :imp, tags = CAST(:tags AS text[]) WHERE id = :id"
                 ),
                 {
@@ -92,7 +94,8 @@ def _known(api: ApiWorld) -> dict[str, str]:
         )
         conn.execute(
             text(
-                "UPDATE incidents SET created_at = '2026-03-02T02:00:00Z', severity = 'critical', "
+                "UPDATE incidents SET created_at = '2026-03-02T02:00:00Z', "
+                "first_alert_at = '2026-03-02T02:00:00Z', severity = 'critical', "
                 "impact = 'HIGH' WHERE id = :id"
             ),
             {"id": ids["i9"]},

@@ -136,3 +136,47 @@ def impact(radius: set[str], tiers: dict[str, str | None]) -> str:
     if "high" in held or len(radius) >= 3:
         return "MEDIUM"
     return "LOW"
+
+
+# -- the life cycle: recoveries ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CheckAlert:
+    """What the oracle needs of any alert, firing or recovered, for the life cycle."""
+
+    alert_id: str
+    fingerprint: str
+    occurred_at: datetime
+    firing: bool
+    space: str = "default"
+
+
+def resolutions(
+    groups_: Iterable[frozenset[str]], alerts: Sequence[CheckAlert]
+) -> dict[frozenset[str], datetime | None]:
+    """When each group of firing alerts resolves by CONTRACT §6 (None: it stays open).
+
+    A recovery clears its fingerprint in every group holding that fingerprint firing at or
+    before the recovery's time; a fingerprint of a group is clear from the earliest recovery at
+    or after its latest firing alert there. A group resolves when every fingerprint it holds is
+    clear, at the latest of those times. Written for streams whose recoveries all arrive after
+    the firing alerts (nothing resolves while the groups form).
+    """
+    by_id = {a.alert_id: a for a in alerts}
+    recoveries = [a for a in alerts if not a.firing]
+    out: dict[frozenset[str], datetime | None] = {}
+    for group in groups_:
+        members = [by_id[i] for i in group]
+        cleared: list[datetime | None] = []
+        for fingerprint in {a.fingerprint for a in members}:
+            last = max(a.occurred_at for a in members if a.fingerprint == fingerprint)
+            space = members[0].space
+            after = [
+                r.occurred_at
+                for r in recoveries
+                if r.fingerprint == fingerprint and r.space == space and r.occurred_at >= last
+            ]
+            cleared.append(min(after) if after else None)
+        out[group] = None if None in cleared else max(t for t in cleared if t is not None)
+    return out

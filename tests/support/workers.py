@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +18,7 @@ import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from incidentd.app.embedded import free_port
+from incidentd.schemas.alert import alert_key
 from tests.support.services import BrokerService, TopicSet
 
 
@@ -106,6 +109,15 @@ def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, by
     return count
 
 
+def produce_to_partitions(bootstrap: str, topic: str, records: Iterable[tuple[int, bytes]]) -> None:
+    """Publish (partition, value) records, unkeyed, and wait for the broker to take them."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    for partition, value in records:
+        producer.send(topic, value=value, partition=partition)
+    producer.flush()
+    producer.close()
+
+
 class TopicReader:
     """Reads every record of a topic from the beginning, without a consumer group."""
 
@@ -159,7 +171,18 @@ def alert(
     }
     if fingerprint:
         body["fingerprint"] = fingerprint
-    return product.encode(), orjson.dumps(body)
+    return alert_key(space), orjson.dumps(body)
+
+
+def metric(port: int, name: str) -> float:
+    """Sum of a Prometheus metric's samples on a worker."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            body = resp.read().decode()
+    except OSError:
+        return -1.0  # not listening yet
+    pattern = re.compile(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", re.M)
+    return sum(float(v) for v in pattern.findall(body))
 
 
 def now_ms() -> float:

@@ -44,7 +44,7 @@ def test_the_incident_resolves_when_every_fingerprint_clears() -> None:
     assert fully.assignments == {"g2": incident.id}
     assert incident.status is IncidentStatus.RESOLVED
     assert incident.cleared_at == at(30)
-    assert incident.resolved_at == store.now
+    assert incident.resolved_at == at(30), "resolved when the problem cleared, not processed"
     assert incident.merged_into is None
     assert fully.changes[incident.id].event_type is EventType.RESOLVED
     assert states(fully, incident.id) == [

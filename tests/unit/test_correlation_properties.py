@@ -12,7 +12,7 @@ incident of `Outcome.changes` is put back into the store.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
@@ -461,3 +461,57 @@ def test_a_run_reports_each_added_alert_once(stream: tuple[Scenario, list[list[i
             assert len(added) == len(set(added)), (change.incident.id, added)
             for entry in change.history:
                 assert len(entry.alert_ids) == len(set(entry.alert_ids)), (entry.state, entry)
+
+
+# -- recoveries against the oracle -----------------------------------------------------------
+
+
+@st.composite
+def recovery_streams(draw: st.DrawFn) -> tuple[Scenario, list[Alert]]:
+    """Firing alerts, then recoveries of their fingerprints at any time of the stream.
+
+    The same check failing more than a window apart fails in separate incidents, so
+    fingerprints shared by several incidents are common.
+    """
+    scenario = draw(scenarios(max_products=8))
+    by_fingerprint = {a.fingerprint: a for a in scenario.alerts}
+    picked = draw(st.lists(st.sampled_from(sorted(by_fingerprint)), max_size=12))
+    recoveries = [
+        replace(
+            by_fingerprint[fingerprint],
+            alert_id=f"r{k:02d}",
+            status=AlertStatus.RESOLVED,
+            occurred_at=T0 + timedelta(minutes=draw(st.integers(0, SPAN_MINUTES + 30))),
+        )
+        for k, fingerprint in enumerate(picked)
+    ]
+    return scenario, recoveries
+
+
+def _as_checked(alerts: Iterable[Alert]) -> list[oracle.CheckAlert]:
+    return [
+        oracle.CheckAlert(a.alert_id, a.fingerprint, a.occurred_at, a.firing, a.space)
+        for a in alerts
+    ]
+
+
+@PROPERTY_SETTINGS
+@given(recovery_streams(), st.data())
+def test_a_recovery_resolves_every_incident_it_clears_at_the_problems_time(
+    stream: tuple[Scenario, list[Alert]], data: st.DataObject
+) -> None:
+    """Failures in any order and batches, then recoveries in time order (as one check sends
+    them): which incidents resolve, and when, is the oracle's answer."""
+    scenario, recoveries = stream
+    in_time = sorted(recoveries, key=lambda a: (a.occurred_at, a.alert_id))
+    batches = batches_of(data, scenario.alerts) + batches_of(data, in_time, shuffle=False)
+    store = play(scenario, batches)
+    groups = oracle.groups(scenario.edges, scenario.firing(), WINDOW)
+    expected = oracle.resolutions(groups, _as_checked([*scenario.alerts, *recoveries]))
+    got: dict[frozenset[str], datetime | None] = {}
+    for incident in store.incidents.values():
+        if incident.merged_into is None:
+            firing = frozenset(a.alert_id for a in incident.alerts.values() if a.firing)
+            got[firing] = None if incident.is_open else incident.resolved_at
+            assert incident.resolved_at == (None if incident.is_open else incident.cleared_at)
+    assert got == expected

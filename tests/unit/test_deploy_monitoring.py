@@ -77,6 +77,7 @@ def test_prometheus_rules_use_only_exported_metrics() -> None:
     required = {
         "incidentd_consumer_lag",
         "incidentd_dead_letters_total",
+        "incidentd_delivery_oldest_undelivered_seconds",
         "incidentd_outbox_oldest_age_seconds",
         "incidentd_ready",
         "up",

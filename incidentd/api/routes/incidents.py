@@ -11,6 +11,8 @@ from incidentd.api.deps import AppState, Conn, IncidentSpace, IncidentSpaceWrite
 from incidentd.api.params import (
     Impacts,
     ProductIds,
+    ProductMatch,
+    ProductMatchParam,
     Severities,
     Tags,
     TextToSearch,
@@ -56,10 +58,13 @@ def incident_filter(  # noqa: PLR0917 - FastAPI passes query parameters by keywo
     impacts: Impacts = None,
     tags: Tags = None,
     product_ids: ProductIds = None,
-    from_time: Annotated[datetime | None, Query(description="Created at or after.")] = None,
-    to_time: Annotated[datetime | None, Query(description="Created before.")] = None,
+    from_time: Annotated[
+        datetime | None, Query(description="Problem started (first_alert_at) at or after.")
+    ] = None,
+    to_time: Annotated[datetime | None, Query(description="Problem started before.")] = None,
     text_to_search: TextToSearch = None,
     status_: Annotated[IncidentStatus | None, Query(alias="status")] = None,
+    product_match: ProductMatchParam = ProductMatch.ALERTED,
 ) -> IncidentFilter:
     """The list filters of both seed documents (lists as `?x=a&x=b` or `?x=a,b`)."""
     start, end = time_range(from_time, to_time)
@@ -69,6 +74,7 @@ def incident_filter(  # noqa: PLR0917 - FastAPI passes query parameters by keywo
         impacts=choices("impacts", impacts, Impact),
         tags=values("tags", tags),
         product_ids=values("product_ids", product_ids),
+        in_blast_radius=product_match is ProductMatch.BLAST_RADIUS,
         from_time=start,
         to_time=end,
         text=text_to_search or None,
@@ -101,9 +107,7 @@ def _load(conn: Conn, slug: str, incident_id: str) -> tuple[Incident, int]:
 def get(incident_id: str, space: IncidentSpace, conn: Conn, state: State) -> IncidentDetail:
     """An incident with its alerts and its blast radius (hops, tier, owners)."""
     incident, count = _load(conn, space.slug, incident_id)
-    alerts = [
-        AlertOut.model_validate(r, from_attributes=True) for r in alert_rows(conn, incident.id)
-    ]
+    alerts = [AlertOut.model_validate(r, from_attributes=True) for r in alert_rows(conn, incident)]
     radius = _blast_radius(conn, state, incident)
     resource = to_resource(incident, count)
     return IncidentDetail(**resource.model_dump(), alerts=alerts, blast_radius=radius)
@@ -117,8 +121,11 @@ def _blast_radius(conn: Conn, state: AppState, incident: Incident) -> list[Blast
     ).scalar_one()
     graph = state.graphs.get(conn, incident.space, int(version))
     hops = graph.blast_radius(incident.products)
-    for product in incident.blast_radius:
-        hops.setdefault(product, 0)
+    if incident.is_open:
+        for product in incident.blast_radius:
+            hops.setdefault(product, 0)
+    else:  # resolved or merged: the snapshot it had, whatever the lineage became since
+        hops = {p: hops.get(p, 0) for p in incident.blast_radius}
     info = products_info(conn, incident.space, sorted(hops))
     alerted = set(incident.products)
     out = []
@@ -140,13 +147,15 @@ def _blast_radius(conn: Conn, state: AppState, incident: Incident) -> list[Blast
 
 @router.get("/{incident_id}/timeline", response_model=list[TimelineEntry], responses=NOT_FOUND)
 def timeline(incident_id: str, space: IncidentSpace, conn: Conn) -> list[TimelineEntry]:
-    """Every alert added to the incident, in the order it was added."""
+    """Every alert of the incident, failures and recoveries, in the order they were added.
+
+    Each entry says when the alert happened (`occurred_at`), whether a check failed or passed
+    again (`status`), and which incident stores it (a merged incident's alerts moved there).
+    """
     incident, _ = _load(conn, space.slug, incident_id)
     return [
-        TimelineEntry(
-            alert_id=r.alert_id, alert_type=r.alert_type, added_at=r.added_at, severity=r.severity
-        )
-        for r in alert_rows(conn, incident.id)
+        TimelineEntry.model_validate(r, from_attributes=True)
+        for r in alert_rows(conn, incident)
         if r.added_at is not None
     ]
 

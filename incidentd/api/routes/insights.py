@@ -16,6 +16,8 @@ from incidentd.api.params import (
     FromTime,
     Impacts,
     ProductIds,
+    ProductMatch,
+    ProductMatchParam,
     Severities,
     Tags,
     TextToSearch,
@@ -60,6 +62,7 @@ def _incident_filter(  # noqa: PLR0917 - mirrors the query parameters
     from_time: datetime | None,
     to_time: datetime | None,
     text_to_search: str | None,
+    product_match: ProductMatch,
     status_: IncidentStatus | None = None,
 ) -> IncidentFilter:
     start, end = window(from_time, to_time)
@@ -69,6 +72,7 @@ def _incident_filter(  # noqa: PLR0917 - mirrors the query parameters
         impacts=choices("impacts", impacts, Impact),
         tags=values("tags", tags),
         product_ids=values("product_ids", product_ids),
+        in_blast_radius=product_match is ProductMatch.BLAST_RADIUS,
         from_time=start,
         to_time=end,
         text=text_to_search or None,
@@ -86,6 +90,7 @@ def distribution_filter(  # noqa: PLR0917 - FastAPI passes query parameters by k
     status_: Annotated[
         IncidentStatus | None, Query(alias="status", description="Their status now.")
     ] = None,
+    product_match: ProductMatchParam = ProductMatch.ALERTED,
 ) -> IncidentFilter:
     """The list filters (seed 001) over a window of at most 366 days."""
     return _incident_filter(
@@ -96,6 +101,7 @@ def distribution_filter(  # noqa: PLR0917 - FastAPI passes query parameters by k
         from_time,
         to_time,
         text_to_search,
+        product_match,
         status_,
     )
 
@@ -108,10 +114,11 @@ def summary_filter(  # noqa: PLR0917 - FastAPI passes query parameters by keywor
     from_time: FromTime = None,
     to_time: ToTime = None,
     text_to_search: TextToSearch = None,
+    product_match: ProductMatchParam = ProductMatch.ALERTED,
 ) -> IncidentFilter:
     """The list filters but `status` (the summary splits by status itself)."""
     return _incident_filter(
-        severities, impacts, tags, product_ids, from_time, to_time, text_to_search
+        severities, impacts, tags, product_ids, from_time, to_time, text_to_search, product_match
     )
 
 
@@ -127,7 +134,7 @@ def summary_filter(  # noqa: PLR0917 - FastAPI passes query parameters by keywor
 def distribution(
     space: IncidentSpace, conn: Conn, flt: Annotated[IncidentFilter, Depends(distribution_filter)]
 ) -> IncidentDistribution:
-    """Incidents created per UTC day, by severity and by impact, over `[from_time, to_time)`.
+    """Incidents per UTC day their problem started, by severity and impact, in the window.
 
     Every day the window touches is listed, zeros included; merged incidents are left out.
     The list filters apply (`status` is the incidents' status now).
@@ -155,11 +162,11 @@ def distribution(
 def summary(
     space: IncidentSpace, conn: Conn, flt: Annotated[IncidentFilter, Depends(summary_filter)]
 ) -> IncidentSummary:
-    """Totals of incidents created in `[from_time, to_time)` and the mean time to resolve.
+    """Totals of incidents whose problem started in the window, and the mean time to resolve.
 
     Merged incidents are left out everywhere: they were folded into another incident, not
     resolved. `open` counts `open` and `investigating`, `closed` counts `resolved` (status
-    now). `mttr_hours` is the mean `resolved_at - created_at` of incidents resolved inside
+    now). `mttr_hours` is the mean `resolved_at - first_alert_at` of incidents resolved inside
     the window, wherever they were created; `previous_mttr_hours` the same over the window of
     equal length right before. Both are null when nothing was resolved, rounded to 0.01 h.
     The list filters but `status` apply to all figures.

@@ -14,18 +14,21 @@ import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
 from incidentd.api.deps import AppState, Caller, Conn, app_state
+from incidentd.api.limits import MIB, body_limit
 from incidentd.api.routes.catalog import error
+from incidentd.intake.base import IntakeError
 from incidentd.lineage.openlineage import Claims, OpenLineageError, map_run_event
 from incidentd.schemas.api.catalog import OpenLineageResult
 from incidentd.schemas.common import Slug
-from incidentd.storage.lineage import bump_versions, claim_of, insert_edges, insert_missing_products
+from incidentd.storage.intake import apply_run_event
+from incidentd.storage.lineage import claim_of
 
 router = APIRouter(prefix="/api/v1", tags=["lineage"])
 State = Annotated[AppState, Depends(app_state)]
 
-MAX_BODY_BYTES = 5 * 1024 * 1024
+MAX_BODY_BYTES = 5 * MIB
 """Largest request body accepted, compressed or not."""
-MAX_EVENT_BYTES = 20 * 1024 * 1024
+MAX_EVENT_BYTES = 20 * MIB
 """Largest event accepted after gzip decompression."""
 
 _NAME = {"type": "string", "minLength": 1}
@@ -63,14 +66,8 @@ _EXAMPLE = {
 
 
 async def run_event(request: Request) -> object:
-    """The request body as JSON: read with a size cap, gunzipped if `Content-Encoding: gzip`."""
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise HTTPException(
-                status.HTTP_413_CONTENT_TOO_LARGE, f"body exceeds {MAX_BODY_BYTES} bytes"
-            )
+    """The request body as JSON (the route's body limit holds), gunzipped if `gzip`."""
+    body = await request.body()
     encoding = request.headers.get("content-encoding", "").strip().lower()
     if encoding in ("gzip", "x-gzip"):
         data = _gunzip(bytes(body))
@@ -134,6 +131,7 @@ def _claims(conn: Conn) -> Claims:
         422: error("Not JSON, or an event this service cannot use (says why)."),
     },
 )
+@body_limit(MAX_BODY_BYTES)
 def post_run_event(
     caller: Caller,
     event: Annotated[object, Depends(run_event)],
@@ -160,8 +158,18 @@ def post_run_event(
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, f"role '{role}' may not change anything here"
         )
-    added = insert_missing_products(conn, delta.new_products)
-    edges = insert_edges(conn, [(delta.space, u, d) for u, d in delta.edges])
-    if added or edges:
-        bump_versions(conn, [delta.space])
-    return OpenLineageResult(space=delta.space, products_added=len(added), edges_added=edges)
+    try:
+        done = apply_run_event(conn, delta, event, topic=state.settings.alerts_topic)
+    except IntakeError as exc:  # the request's transaction rolls back: no lineage either
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"unusable dataQualityAssertions: {exc}"
+        ) from exc
+    alerts = done.alerts
+    return OpenLineageResult(
+        space=delta.space,
+        products_added=len(done.products_added),
+        edges_added=done.edges_added,
+        alerts_queued=len(alerts.alerts) if alerts else 0,
+        alerts_rejected=[f"{r.item}: {r.reason}" for r in alerts.rejected] if alerts else [],
+        unresolved_targets=alerts.unresolved if alerts else [],
+    )

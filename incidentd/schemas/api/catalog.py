@@ -188,3 +188,12 @@ class OpenLineageResult(BaseModel):
     space: str
     products_added: int = Field(description="Nodes created for datasets no product claims.")
     edges_added: int = Field(description="Edges that did not exist before.")
+    alerts_queued: int = Field(
+        default=0, description="Alerts from the event's `dataQualityAssertions` facets."
+    )
+    alerts_rejected: list[str] = Field(
+        default_factory=list, description="Assertions that could not become an alert, and why."
+    )
+    unresolved_targets: list[str] = Field(
+        default_factory=list, description="Asserted datasets no product claimed before."
+    )

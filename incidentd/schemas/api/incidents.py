@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_serializer
 
-from incidentd.schemas.common import IncidentStatus, Severity, format_utc
+from incidentd.schemas.common import AlertStatus, IncidentStatus, Severity, format_utc
 from incidentd.schemas.incident import IncidentResource
 
 ShortText = Annotated[str, StringConstraints(max_length=10_000)]
@@ -32,6 +32,11 @@ class AlertOut(BaseModel):
     fingerprint: str
     title: str | None = None
     added_at: datetime | None = None
+    incident_id: str | None = Field(
+        default=None,
+        description="The incident storing the alert: this one, or where it is now (a recovery "
+        "held by another incident it also cleared, an alert moved by a merge).",
+    )
 
     @field_serializer("occurred_at", "added_at")
     def _utc(self, value: datetime | None) -> str | None:
@@ -58,14 +63,19 @@ class IncidentDetail(IncidentResource):
 
 
 class TimelineEntry(BaseModel):
-    """An alert's arrival in the incident."""
+    """An alert's arrival in the incident: a failure (`firing`) or a recovery (`resolved`)."""
 
     alert_id: str
     alert_type: str
-    added_at: datetime
+    added_at: datetime = Field(description="When incidentd added it (processing time).")
+    occurred_at: datetime = Field(description="When it happened (the alert's own time).")
+    status: AlertStatus = Field(description="`firing`: a check failed; `resolved`: it passes.")
     severity: Severity
+    incident_id: str = Field(
+        description="The incident storing it: this one, or where it is now (see AlertOut)."
+    )
 
-    @field_serializer("added_at")
+    @field_serializer("added_at", "occurred_at")
     def _utc(self, value: datetime) -> str:
         return format_utc(value)
 

@@ -10,7 +10,7 @@ from incidentd.schemas.common import format_utc
 
 
 class DayDistribution(BaseModel):
-    """Incidents created on one UTC day; every severity and impact is present, zeros too."""
+    """Incidents whose problem started on one UTC day; every severity and impact, zeros too."""
 
     date: date
     total: int
@@ -76,17 +76,17 @@ class IncidentSummary(BaseModel):
         }
     )
 
-    total: int = Field(description="Incidents created in the window.")
+    total: int = Field(description="Incidents whose problem (first alert) started in the window.")
     open: int = Field(description="Of those, `open` or `investigating` now.")
     closed: int = Field(description="Of those, `resolved` now.")
     mttr_hours: float | None = Field(
-        description="Mean `resolved_at - created_at` in hours of incidents resolved in the "
-        "window (wherever they were created); null when none was."
+        description="Mean `resolved_at - first_alert_at` in hours (times of the problem) of "
+        "incidents resolved in the window, wherever they started; null when none was."
     )
     previous_mttr_hours: float | None = Field(
         description="The same over the window of equal length right before this one."
     )
-    open_by_tag: dict[str, int] = Field(description="Open incidents created in the window, by tag.")
+    open_by_tag: dict[str, int] = Field(description="Open incidents of the window, by tag.")
     closed_by_tag: dict[str, int] = Field(description="Closed ones, by tag.")
     from_time: datetime
     to_time: datetime
