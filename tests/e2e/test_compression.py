@@ -24,11 +24,10 @@ from sqlalchemy import text
 
 from incidentd.storage.db import make_engine
 from incidentd.storage.spaces import upsert_space
-from tests.e2e.test_pipeline import metric
 from tests.support.apache_kafka import ApacheKafka
 from tests.support.services import BrokerService, TopicSet
 from tests.support.wait import wait_until
-from tests.support.workers import WorkerProcess, alert, worker_env
+from tests.support.workers import WorkerProcess, alert, metric, worker_env
 
 CODECS = ("gzip", "snappy", "lz4", "zstd")
 CODEC_IDS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}  # record batch attributes
