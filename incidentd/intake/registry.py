@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from incidentd.intake import dbt, gx
+from incidentd.intake import alertmanager, dbt, gx, openlineage, soda
 from incidentd.intake.base import Source
 
 SOURCES: dict[str, Source] = {}
@@ -21,3 +21,6 @@ def source(name: str) -> Source | None:
 
 register(dbt.SOURCE)
 register(gx.SOURCE)
+register(soda.SOURCE)
+register(alertmanager.SOURCE)
+register(openlineage.SOURCE)

@@ -10,8 +10,10 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from incidentd.channels.base import DeliveryResult, retry_after
+from incidentd.channels.base import Delivery, DeliveryResult, retry_after
 from incidentd.channels.registry import check_target, mask
+from incidentd.channels.slack import blocks
+from incidentd.channels.text import summarize
 from incidentd.schemas.subscription import SubscriptionFilter
 
 INCIDENT: dict[str, Any] = {
@@ -100,3 +102,20 @@ def test_targets_are_checked_and_masked_per_channel() -> None:
     assert mask("pagerduty", "R0123456789abcdef0123456789abcde") == "…bcde"
     assert mask("apprise", "tgram://123:token/chat") == "tgram://…"
     assert mask("email", "ops@example.com") == "ops@example.com"
+
+
+def test_links_to_the_incident_page_need_the_public_url() -> None:
+    event = {
+        "event_type": "incident.created",
+        "event_id": "e1",
+        "space": "finance",
+        "incident_id": "i1",
+        "alert_ids": ["a1"],
+        "incident": INCIDENT | {"title": "Revenue is null", "alert_count": 1},
+    }
+    delivery = Delivery(id=1, channel="slack", target="https://x", event_id="e1", payload=event)
+    with_url = blocks(summarize(delivery, "https://incidentd.example/"))
+    assert with_url[-1]["elements"][0]["url"] == (
+        "https://incidentd.example/ui/spaces/finance/incidents/i1"
+    )
+    assert [b["type"] for b in blocks(summarize(delivery, None))] == ["header", "section"]
