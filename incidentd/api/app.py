@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DataError
 from starlette.types import Scope
 
-from incidentd.api import ui
+from incidentd.api import errors, ui
 from incidentd.api.admission import Authenticator, AuthMiddleware
 from incidentd.api.deps import AppState
 from incidentd.api.limits import BodyLimitMiddleware
@@ -72,6 +72,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(lineage.router)
     app.include_router(intake.router)  # after insights: POST /alerts/search is no tool
     app.include_router(backend.router)  # /api/backend/{tenant}: the asset-incident API
+    errors.install(app)  # domain errors -> answers; error bodies in /openapi.json
     ui.install(app)  # the web UI under /ui/ (routes, static files, HTML errors)
 
     @app.exception_handler(RequestValidationError)

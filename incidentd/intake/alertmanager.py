@@ -20,7 +20,7 @@ from incidentd.intake.build import (
     Collector,
     Finding,
     describe,
-    number,
+    number_text,
     parse_document,
 )
 
@@ -139,14 +139,6 @@ def _finding(alert: _Alert, notification: _Notification) -> Finding:
         extra={"alertmanager": {"labels": labels, "generator_url": alert.generator_url}},
         fingerprint_key=identity,
     )
-
-
-def number_text(text: str | None) -> float | None:
-    """A number from an annotation (`"0.032"`), else None."""
-    try:
-        return number(float(text)) if text is not None else None
-    except ValueError:
-        return None
 
 
 SOURCE = AlertmanagerSource()

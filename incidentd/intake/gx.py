@@ -64,7 +64,6 @@ class GxSource:
         suite = validation.suite_name or str(meta.get("expectation_suite_name") or "")
         run = _run_id(meta)
         targets = _targets(meta)
-        seen: dict[str, int] = {}
         collector = Collector(NAME, space, products)
         for index, raw in enumerate(validation.results):
             try:
@@ -72,11 +71,7 @@ class GxSource:
             except ValueError as exc:
                 collector.reject(f"results[{index}]", describe(exc))
                 continue
-            finding = _finding(result, suite, run, targets, meta)
-            seen[finding.check_id] = seen.get(finding.check_id, 0) + 1
-            if seen[finding.check_id] > 1:  # the same expectation type twice on a column
-                finding.check_id += f"#{seen[finding.check_id]}"
-            collector.add(f"results[{index}]", finding)
+            collector.add(f"results[{index}]", _finding(result, suite, run, targets, meta))
         return collector.mapped
 
 
