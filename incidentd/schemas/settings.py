@@ -25,6 +25,14 @@ class Settings(BaseSettings):
     dlq_topic: str = "dq.alerts.dlq"
     lineage_topic: str = "dq.lineage"
     consumer_group: str = "incidentd"
+    producer_idempotence: bool = Field(
+        default=True,
+        description=(
+            "Idempotent producing of incident events and dead letters (no duplicates from a "
+            "retried send). Needs a broker that supports it, as Apache Kafka does; turn it off "
+            "on Tansu (`incidentd demo` does so on its embedded broker)."
+        ),
+    )
     lineage_default_space: str | None = Field(
         default=None,
         description="Space for OpenLineage events whose datasets no product claims.",
