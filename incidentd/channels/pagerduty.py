@@ -86,7 +86,8 @@ class PagerDutyChannel(Channel):
                 "event_id": delivery.event_id,
             },
         }
-        body["links"] = [{"href": summary.link, "text": "Incident in incidentd"}]
+        if summary.link.startswith(("http://", "https://")):
+            body["links"] = [{"href": summary.link, "text": "Incident in incidentd"}]
         return body
 
     @classmethod

@@ -1,7 +1,8 @@
 """Slack incoming webhooks: one Block Kit message per delivery.
 
 The message shows the title, severity, impact, root, blast radius size and a button to the
-incident page (`INCIDENTD_PUBLIC_URL`); `text` is the notification fallback.
+incident page (only with `INCIDENTD_PUBLIC_URL` set: Slack wants an absolute URL); `text` is
+the notification fallback.
 """
 
 from __future__ import annotations
@@ -31,23 +32,21 @@ def blocks(summary: Summary) -> list[dict[str, Any]]:
         ("Status", summary.status),
         ("Alerts", summary.alerts),
     ]
-    return [
+    out: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": summary.headline[:150]}},
         {
             "type": "section",
             "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"[:2000]} for k, v in fields],
         },
-        {
-            "type": "actions",
-            "elements": [
-                {
-                    "type": "button",
-                    "text": {"type": "plain_text", "text": "Open incident"},
-                    "url": summary.link,
-                }
-            ],
-        },
     ]
+    if summary.link.startswith(("http://", "https://")):  # Slack refuses a relative button URL
+        button = {
+            "type": "button",
+            "text": {"type": "plain_text", "text": "Open incident"},
+            "url": summary.link,
+        }
+        out.append({"type": "actions", "elements": [button]})
+    return out
 
 
 class SlackChannel(Channel):

@@ -59,6 +59,7 @@ class Collector:
         self.space = space
         self.products = products
         self.mapped = Mapped()
+        self._seen: dict[tuple[str, ...], int] = {}
 
     def resolve(self, targets: Iterable[str]) -> tuple[str, ProductRef | None]:
         """The product id of the first target the catalog knows, else the first target."""
@@ -72,7 +73,15 @@ class Collector:
         return names[0], None
 
     def add(self, item: str, finding: Finding, *, space: str | None = None) -> None:
-        """File `finding` as a validated alert event, or as rejected with the reason."""
+        """File `finding` as a validated alert event, or as rejected with the reason.
+
+        A check repeated on one target in a document (two `between` checks on a column) is
+        told apart by its position: `check#2`, `check#3`, ...
+        """
+        key = (finding.check_id, *finding.targets)
+        self._seen[key] = self._seen.get(key, 0) + 1
+        if self._seen[key] > 1:
+            finding.check_id = f"{finding.check_id}#{self._seen[key]}"
         try:
             product_id, ref = self.resolve(finding.targets)
             event = AlertEvent.model_validate(self._event(finding, product_id, space or self.space))
@@ -89,15 +98,16 @@ class Collector:
 
     def _event(self, finding: Finding, product_id: str, space: str) -> dict[str, Any]:
         check = {"id": finding.check_id, "name": finding.check_name, **finding.check_extra}
+        status = "firing" if finding.firing else "resolved"
         return {
             **finding.extra,
             "schema_version": 1,
             "alert_id": f"{self.source}-"
-            + stable_id(self.source, finding.run_id, finding.check_id, product_id),
+            + stable_id(self.source, finding.run_id, finding.check_id, product_id, status),
             "space": space,
             "product_id": product_id,
             "alert_type": finding.alert_type,
-            "status": "firing" if finding.firing else "resolved",
+            "status": status,
             "severity": finding.severity,
             "occurred_at": finding.occurred_at,
             "fingerprint": fingerprint(
@@ -151,3 +161,11 @@ def number(value: object) -> float | None:
     except OverflowError:
         return None
     return result if math.isfinite(result) else None
+
+
+def number_text(text: str | None) -> float | None:
+    """A number from an annotation (`"0.032"`), else None."""
+    try:
+        return number(float(text)) if text is not None else None
+    except ValueError:
+        return None

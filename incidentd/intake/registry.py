@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from incidentd.intake import dbt
+from incidentd.intake import alertmanager, dbt, gx, openlineage, soda
 from incidentd.intake.base import Source
 
 SOURCES: dict[str, Source] = {}
@@ -20,3 +20,7 @@ def source(name: str) -> Source | None:
 
 
 register(dbt.SOURCE)
+register(gx.SOURCE)
+register(soda.SOURCE)
+register(alertmanager.SOURCE)
+register(openlineage.SOURCE)

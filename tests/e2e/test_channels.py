@@ -3,6 +3,7 @@ the channel sender, and real local HTTP receivers (webhook, Slack, PagerDuty, Ap
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -226,3 +227,30 @@ def test_subscriptions_are_for_admins_and_targets_are_checked(api: ApiWorld) -> 
         assert "detail" in response.json()
     missing = api.client.delete(f"{path}/not-an-id", headers=api.headers("admin"))
     assert missing.status_code == 404
+
+
+def test_two_senders_keep_each_incidents_order_per_target(
+    api: ApiWorld, receiver: Receiver
+) -> None:
+    subscribe(api, "webhook", receiver.url("/hook"))
+    api.alerts(_alert("o0"), _alert("i0", "island"))
+    for n in range(1, 6):
+        api.alerts(_alert(f"o{n}", "mart"), _alert(f"i{n}", "island"))
+    senders = [make_sender(api, receiver)[0] for _ in range(2)]
+
+    def drain(sender: Any) -> None:
+        wait_until(lambda: sender.send_due() == 0 and len(receiver.received) >= 12, timeout=30)
+
+    threads = [threading.Thread(target=drain, args=(s,)) for s in senders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    events = receiver.bodies("/hook")
+    assert len(events) == 12 and len({e["event_id"] for e in events}) == 12
+    for incident in {e["incident_id"] for e in events}:
+        mine = [e for e in events if e["incident_id"] == incident]
+        assert [e["incident"]["version"] for e in mine] == sorted(
+            e["incident"]["version"] for e in mine
+        )
+        assert mine[0]["event_type"] == "incident.created"

@@ -1,8 +1,8 @@
 """Schemathesis over the whole app's `/openapi.json`: whatever it sends, the server never fails.
 
 Every operation of every router runs in-process (over ASGI) as an admin of the test space, with
-`slug` (and `?space=`) fixed to that space so requests get past the membership check and reach
-the handlers. Hypothesis is derandomized, so a run is repeatable.
+`slug`, `tenant` (and `?space=`) fixed to that space so requests get past the membership check
+and reach the handlers. Hypothesis is derandomized, so a run is repeatable.
 
 - Every operation: `not_a_server_error`. The app-wide 422 body (`{"detail": str, "errors"}`,
   see `incidentd/api/app.py`) does not match FastAPI's default `HTTPValidationError` that most
@@ -59,7 +59,7 @@ def _openapi_document() -> dict[str, Any]:
 
 
 schema = schemathesis.openapi.from_dict(_openapi_document())
-schema.config.update(parameters={"path.slug": SPACE, "query.space": SPACE})
+schema.config.update(parameters={"path.slug": SPACE, "path.tenant": SPACE, "query.space": SPACE})
 own = schema.include(path_regex=OWN_PATHS)
 
 

@@ -3,17 +3,14 @@ a non-zero exit and nothing queued for a missing, malformed or incomplete artifa
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
 
-from incidentd.storage.db import make_engine
-from incidentd.storage.spaces import INCIDENTS_FEATURE, upsert_space
+from tests.support.cli import engine_with_space, run_cli
 
 SPACE = "shop"
 
@@ -21,25 +18,12 @@ SPACE = "shop"
 @pytest.fixture
 def engine(migrated_db: str) -> Iterator[Engine]:
     """The CLI's database, with the space."""
-    eng = make_engine(migrated_db, pool_size=1)
-    with eng.begin() as conn:
-        upsert_space(conn, SPACE, features=[INCIDENTS_FEATURE])
-    yield eng
-    eng.dispose()
+    yield from engine_with_space(migrated_db, SPACE)
 
 
 def ingest(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     """`incidentd ingest ARGS` with the database set."""
-    env = dict(os.environ, INCIDENTD_DATABASE_URL=db_url, INCIDENTD_LOG_FORMAT="json")
-    env["COLUMNS"] = "200"
-    return subprocess.run(
-        [sys.executable, "-m", "incidentd.app.cli", "ingest", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_cli(db_url, "ingest", *args)
 
 
 def outbox_rows(engine: Engine) -> int:

@@ -45,11 +45,15 @@ class ChecksSource:
 @contextmanager
 def registered(source: Any) -> Iterator[None]:
     """`source` in the intake registry for the duration of the block."""
+    previous = registry.SOURCES.get(source.name)
     registry.SOURCES[source.name] = source
     try:
         yield
     finally:
-        del registry.SOURCES[source.name]
+        if previous is None:
+            del registry.SOURCES[source.name]
+        else:
+            registry.SOURCES[source.name] = previous
 
 
 class AssertionsSource:

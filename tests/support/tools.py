@@ -39,7 +39,7 @@ def cache_root() -> Path:
 
 
 @contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -56,7 +56,7 @@ def tool_python(tool: str) -> Path:
     venv = cache_root() / f"{tool}-{digest}"
     python = venv / "bin" / "python"
     stamp = venv / ".installed"
-    with _locked(cache_root() / f"{tool}.lock"):
+    with locked(cache_root() / f"{tool}.lock"):
         if not stamp.exists():
             _run([sys.executable, "-m", "venv", "--clear", str(venv)], INSTALL_TIMEOUT)
             pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]

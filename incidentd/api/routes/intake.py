@@ -47,6 +47,37 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+_EVENTS_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "A JSON array of alert events v1 (CONTRACT §2) of this space.",
+        "content": {
+            "application/json": {
+                "schema": {"type": "array", "items": {"type": "object"}},
+                "example": [
+                    {
+                        "schema_version": 1,
+                        "alert_id": "chk-7781-run-20260227T1400",
+                        "product_id": "orders_clean",
+                        "alert_type": "quality_check_failed",
+                        "severity": "critical",
+                        "occurred_at": "2026-02-27T14:00:00Z",
+                    }
+                ],
+            }
+        },
+    }
+}
+_TOOL_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": 'The tool\'s own document: dbt `{"run_results", "manifest"}`, a Great '
+        "Expectations validation result, a Soda scan result, an Alertmanager webhook payload.",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+
+
 async def json_document(request: Request) -> object:
     """The body as JSON (the route's body limit holds while it is read)."""
     body = await request.body()
@@ -66,7 +97,12 @@ def http_tools() -> list[str]:
     return sorted(set(registry.SOURCES) - HTTP_TOOLS_EXCLUDED)
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, responses=_RESPONSES)
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=_RESPONSES,
+    openapi_extra=_EVENTS_BODY,
+)
 @body_limit(MAX_DOCUMENT_BYTES)
 def post_alerts(space: IntakeSpace, document: Document, conn: Conn, state: State) -> JSONResponse:
     """Queue alert events v1 (a JSON array); each must be of this space."""
@@ -78,7 +114,12 @@ def post_alerts(space: IntakeSpace, document: Document, conn: Conn, state: State
     return answer(result)
 
 
-@router.post("/{tool}", status_code=status.HTTP_202_ACCEPTED, responses=_RESPONSES)
+@router.post(
+    "/{tool}",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=_RESPONSES,
+    openapi_extra=_TOOL_BODY,
+)
 @body_limit(MAX_DOCUMENT_BYTES)
 def post_tool_document(
     space: IntakeSpace,
