@@ -9,7 +9,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,19 @@ class WorkerProcess:
     def log_text(self) -> str:
         """What the worker logged."""
         return self.log_path.read_text(errors="replace")
+
+
+@contextmanager
+def worker_running(
+    db_url: str, bootstrap: str, topics: TopicSet, log_dir: Path, **extra: str
+) -> Iterator[WorkerProcess]:
+    """One started worker wired to this test's database and topics; killed on exit."""
+    proc = WorkerProcess(worker_env(db_url, bootstrap, topics, **extra), log_dir / "worker.log")
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.kill()
 
 
 def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes]]) -> int:
