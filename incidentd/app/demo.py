@@ -46,6 +46,7 @@ def services(settings: Settings, console: Console) -> Iterator[Settings]:
                 broker = stack.enter_context(EmbeddedBroker())
             console.print(f"Broker: embedded Tansu at {broker.bootstrap_servers}")
             updates["kafka_bootstrap_servers"] = broker.bootstrap_servers
+            updates["producer_idempotence"] = broker.idempotent_producer
         yield settings.model_copy(update=updates)
 
 

@@ -41,6 +41,12 @@ class WorkerMetrics:
         self.retries = Counter(
             "incidentd_retries", "Retries after a transient failure.", ["stage"], registry=r
         )
+        self.poll_failures = Counter(
+            "incidentd_poll_failures",
+            "Failed polls of the consumer, by the client's error.",
+            ["error_type"],
+            registry=r,
+        )
         self.lock_wait_seconds = Counter(
             "incidentd_space_lock_wait_seconds",
             "Time batches waited for a space another transaction held (zero when every "
@@ -76,7 +82,7 @@ class WorkerMetrics:
         self.intake = IntakeMetrics(r)  # alerts from dataQualityAssertions facets
         self.consumer_lag = Gauge(
             "incidentd_consumer_lag",
-            "Records behind the high watermark.",
+            "Records after the group's committed offset (end offset - committed), per partition.",
             ["topic", "partition"],
             registry=r,
         )

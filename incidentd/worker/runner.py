@@ -34,6 +34,7 @@ from incidentd.worker.pipeline import (
     LineageRecord,
     process_batch,
 )
+from incidentd.worker.polling import PollFailures
 from incidentd.worker.relay import OutboxRelay
 from incidentd.worker.retry import Backoff, RetryPolicy
 from incidentd.worker.sender import ChannelSender, sender_from_settings
@@ -81,6 +82,9 @@ class Worker:
         self.retry = RetryPolicy(
             settings.retry_backoff_initial_seconds, settings.retry_backoff_max_seconds, jitter=0.2
         )
+        # A new consumer may take up to the rebalance timeout to fetch (and fail) again.
+        quiet = 2 * settings.retry_backoff_max_seconds + settings.max_poll_interval_ms / 1000
+        self.poll_failures = PollFailures(self.health, self.metrics, self.retry, quiet=quiet)
 
     @property
     def source(self) -> Source:
@@ -212,9 +216,10 @@ class Worker:
         except BrokerError as exc:
             self.health.fail("kafka", exc.kind)
             self.metrics.retries.labels("poll").inc()
-            log.warning("poll.failed", error=str(exc)[:300])
-            self.stopping.wait(1.0)
+            self.metrics.ready.set(0)
+            self.stopping.wait(self.poll_failures.failed(exc))
             return None
+        self.poll_failures.succeeded(bool(polled))
         self._check_broker()
         # A main loop that stops coming back (a hung group join, a stuck batch) must
         # show on /healthz so the orchestrator can restart the worker.
@@ -366,11 +371,12 @@ class Worker:
                 fetched = self.source.poll(min(200, int(delay * 1000)))
             except BrokerError as exc:
                 self.health.fail("kafka", exc.kind)
-                log.warning("poll.failed", error=str(exc)[:300])
+                wait = self.poll_failures.failed(exc)
                 fetched = {}
-                self.stopping.wait(min(1.0, max(0.0, deadline - time.monotonic())))
+                self.stopping.wait(min(wait, max(0.0, deadline - time.monotonic())))
             else:
                 self._check_broker()
+                self._update_lag()  # a batch held back is not committed: the lag shows it
             self.health.beat("main_loop", max(60.0, 2 * self.settings.max_poll_interval_ms / 1000))
             for tp, records in fetched.items():
                 # Partitions assigned by a rebalance meanwhile are not paused yet: put what
