@@ -54,4 +54,3 @@ def registered(source: Any) -> Iterator[None]:
             del registry.SOURCES[source.name]
         else:
             registry.SOURCES[source.name] = previous
-
