@@ -59,6 +59,20 @@ class Settings(BaseSettings):
         description="Request-body limit of every API route without a larger one of its own.",
     )
 
+    api_concurrency: int = Field(
+        default=8,
+        ge=1,
+        le=1024,
+        description="Requests the API works on at once; its request threads and its database "
+        "pool (this many connections, plus as many in overflow) are sized from it.",
+    )
+    api_queue_seconds: float = Field(
+        default=3.0,
+        ge=0,
+        le=60,
+        description="How long a request waits for a free slot before it is answered 503.",
+    )
+
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
 

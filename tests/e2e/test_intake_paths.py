@@ -26,6 +26,7 @@ from incidentd.storage.lineage import import_document
 from incidentd.storage.spaces import INCIDENTS_FEATURE, upsert_space
 from incidentd.storage.users import create_user
 from tests.support.services import TopicSet
+from tests.support.tools import finish_dbt, run_dbt
 from tests.support.wait import wait_until
 from tests.support.workers import TopicReader, WorkerProcess, worker_env, worker_metric
 
@@ -252,3 +253,38 @@ def test_bad_input_reaches_neither_the_topic_nor_the_worker(
     reader.close()
     assert set(stored(engine)) == {"marker"}
     assert worker_metric(worker.metrics_port, "incidentd_dead_letters_total") == 0
+
+
+def test_dbt_runs_sent_after_each_step_open_the_incident_and_the_green_run_resolves_it(
+    worker: WorkerProcess, engine: Engine, migrated_db: str, topics: TopicSet, tmp_path: Path
+) -> None:
+    runs = {"broken": tmp_path / "broken", "green": tmp_path / "green"}
+    for name, out in runs.items():  # dbt runs beside the worker; the green run is the later one
+        finish_dbt(run_dbt(out, broken=name == "broken"))
+    with engine.begin() as conn:
+        import_document(conn, load_document(SHOP_LINEAGE))
+
+    def send(run: str) -> None:
+        for step in ("run", "test"):  # as a pipeline does after `dbt run` and after `dbt test`
+            done = ingest_cli(
+                migrated_db, topics, "dbt", str(runs[run] / step), "--space", SHOP_SPACE
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+
+    def open_incidents() -> list[dict[str, Any]]:
+        return [i for i in incidents(engine) if i["status"] != "resolved"]
+
+    send("broken")
+    [incident] = wait_until(
+        lambda: [i for i in open_incidents() if i["alert_count"] == 5],
+        timeout=90,
+        message=lambda: f"incidents {incidents(engine)}\n{worker.log_text()}",
+    )
+    assert incident["root_product_id"] == "orders_raw"
+    send("green")
+    wait_until(
+        lambda: not open_incidents() and incidents(engine),
+        timeout=90,
+        message=lambda: f"the green run did not resolve {incidents(engine)}\n{worker.log_text()}",
+    )
+    assert [i["id"] for i in incidents(engine)] == [incident["id"]]
