@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Iterator
 from types import FrameType
@@ -10,6 +11,7 @@ from uuid import uuid4
 
 import pytest
 
+from tests.support.apache_kafka import ApacheKafka
 from tests.support.services import (
     BrokerService,
     PostgresService,
@@ -60,6 +62,49 @@ def broker() -> Iterator[BrokerService]:
         yield service
     finally:
         service.close()
+
+
+# The broker matrix: tests taking `matrix_broker` run once per broker named here. "tansu" is the
+# session broker above (the embedded Tansu unless the environment names another), "apache-kafka"
+# Apache Kafka itself from Maven Central (tests/support/apache_kafka.py).
+BROKERS_ENV = "INCIDENTD_TEST_BROKERS"
+BROKER_KINDS = ("tansu", "apache-kafka")
+
+
+def _matrix() -> list[str]:
+    """The brokers of the matrix: `INCIDENTD_TEST_BROKERS` (comma-separated) or both."""
+    chosen = [k.strip() for k in os.environ.get(BROKERS_ENV, ",".join(BROKER_KINDS)).split(",")]
+    unknown = set(chosen) - set(BROKER_KINDS)
+    if unknown or not chosen:
+        raise ValueError(f"{BROKERS_ENV} takes a list of {BROKER_KINDS}, got {sorted(unknown)}")
+    return chosen
+
+
+@pytest.fixture(scope="session")
+def apache_kafka() -> Iterator[ApacheKafka]:
+    """The session's Apache Kafka (KRaft), started the first time a test asks for it."""
+    service = ApacheKafka()
+    try:
+        service.start()
+        yield service
+    finally:
+        service.close()
+
+
+@pytest.fixture(params=_matrix())
+def matrix_broker(request: pytest.FixtureRequest) -> BrokerService:
+    """Each broker of the matrix in turn (the test runs once per broker)."""
+    name = "broker" if request.param == "tansu" else "apache_kafka"
+    service: BrokerService = request.getfixturevalue(name)
+    return service
+
+
+@pytest.fixture
+def matrix_topics(matrix_broker: BrokerService) -> TopicSet:
+    """Unique topics (4 partitions each) and consumer group on the matrix's broker."""
+    topic_set = TopicSet.unique()
+    matrix_broker.create_topics(topic_set.names, partitions=4)
+    return topic_set
 
 
 @pytest.fixture(scope="session")

@@ -10,11 +10,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from prometheus_client import Counter
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, text
 
 from incidentd.app.demo_alerts import DEMO_SPACE, demo_alert_burst
+from incidentd.app.demo_dbt import feed_dbt_run
 from incidentd.app.embedded import EmbeddedBroker, EmbeddedPostgres, create_topics
 from incidentd.lineage.document import load_document
 from incidentd.schemas.settings import Settings
@@ -44,6 +46,7 @@ def services(settings: Settings, console: Console) -> Iterator[Settings]:
                 broker = stack.enter_context(EmbeddedBroker())
             console.print(f"Broker: embedded Tansu at {broker.bootstrap_servers}")
             updates["kafka_bootstrap_servers"] = broker.bootstrap_servers
+            updates["producer_idempotence"] = broker.idempotent_producer
         yield settings.model_copy(update=updates)
 
 
@@ -79,10 +82,10 @@ def run_demo(
         thread = threading.Thread(target=worker.run, name="demo-worker", daemon=True)
         try:
             _load_catalog(engine, console)
-            expected = _publish(s, console)
+            expected = _publish(s, console) + feed_dbt_run(engine, s, console)
             thread.start()
             _wait_until_done(worker, engine, expected, console)
-            _show_incidents(engine, console)
+            _show_incidents(engine, s.incidents_topic, console)
             _show_dead_letters(s, console)
             if serve:
                 _serve(s, engine, console, host, port)
@@ -139,13 +142,24 @@ def _wait_until_done(worker: Worker, engine: Engine, expected: int, console: Con
     deadline = time.monotonic() + DEADLINE_SECONDS
     with console.status("worker correlating alerts"):
         while time.monotonic() < deadline:
-            consumed = sum(
-                m.samples[0].value for m in worker.metrics.consumed.collect() if m.samples
-            )
-            if consumed >= expected and _outbox_drained(engine):
+            # Handled, not consumed: the intake's alerts sit in the outbox before the topic.
+            metrics = worker.metrics
+            counters = (metrics.processed, metrics.duplicates, metrics.dead_letters)
+            handled = sum(_total(counter) for counter in counters)
+            if handled >= expected and _outbox_drained(engine):
                 return
             time.sleep(0.2)
     console.print("[yellow]the worker did not finish within the demo's deadline[/yellow]")
+
+
+def _total(counter: Counter) -> float:
+    """A counter's value summed over its labels."""
+    return sum(
+        sample.value
+        for family in counter.collect()
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    )
 
 
 def _outbox_drained(engine: Engine) -> bool:
@@ -155,7 +169,7 @@ def _outbox_drained(engine: Engine) -> bool:
     return bool(sent) and waiting.count == 0
 
 
-def _show_incidents(engine: Engine, console: Console) -> None:
+def _show_incidents(engine: Engine, topic: str, console: Console) -> None:
     with engine.connect() as conn:
         rows = conn.execute(
             text(
@@ -165,7 +179,7 @@ def _show_incidents(engine: Engine, console: Console) -> None:
             )
         ).fetchall()
         alerts = conn.execute(text("SELECT count(*) FROM alerts")).scalar()
-        events = outbox.sent_count(conn, outbox.KAFKA)
+        events = outbox.sent_count(conn, outbox.KAFKA, topic)
     table = Table(title=f"incidents correlated from {alerts} stored alerts", show_lines=True)
     for column in (
         "title",

@@ -347,6 +347,10 @@ class EmbeddedBroker(_TempService):
     """
 
     can_restart = True
+    # Tansu answers a batch retried across its own restart with DUPLICATE_SEQUENCE_NUMBER
+    # without having kept it, and an idempotent producer takes that as success: on Tansu,
+    # incidentd's producers are not idempotent (`producer_idempotence=False`).
+    idempotent_producer = False
 
     def __init__(
         self,

@@ -19,8 +19,7 @@ from incidentd.intake.build import (
     QUALITY_CHECK_FAILED,
     Collector,
     Finding,
-    describe,
-    number,
+    number_text,
     parse_document,
 )
 
@@ -75,10 +74,8 @@ class AlertmanagerSource:
         collector = Collector(NAME, space, products)
         for index, raw in enumerate(notification.alerts):
             item = f"alerts[{index}]"
-            try:
-                alert = _Alert.model_validate(raw)
-            except ValueError as exc:
-                collector.reject(item, describe(exc))
+            alert = collector.parse(_Alert, raw, item)
+            if alert is None:
                 continue
             problem = _problem(alert, space)
             if problem:
@@ -139,14 +136,6 @@ def _finding(alert: _Alert, notification: _Notification) -> Finding:
         extra={"alertmanager": {"labels": labels, "generator_url": alert.generator_url}},
         fingerprint_key=identity,
     )
-
-
-def number_text(text: str | None) -> float | None:
-    """A number from an annotation (`"0.032"`), else None."""
-    try:
-        return number(float(text)) if text is not None else None
-    except ValueError:
-        return None
 
 
 SOURCE = AlertmanagerSource()

@@ -59,6 +59,7 @@ class Collector:
         self.space = space
         self.products = products
         self.mapped = Mapped()
+        self._seen: dict[tuple[str, ...], int] = {}
 
     def resolve(self, targets: Iterable[str]) -> tuple[str, ProductRef | None]:
         """The product id of the first target the catalog knows, else the first target."""
@@ -72,16 +73,33 @@ class Collector:
         return names[0], None
 
     def add(self, item: str, finding: Finding, *, space: str | None = None) -> None:
-        """File `finding` as a validated alert event, or as rejected with the reason."""
+        """File `finding` as a validated alert event, or as rejected with the reason.
+
+        A check repeated on one target in a document (two `between` checks on a column) is
+        told apart by its position: `check#2`, `check#3`, ...
+        """
+        key = (finding.check_id, *finding.targets)
+        self._seen[key] = self._seen.get(key, 0) + 1
+        if self._seen[key] > 1:
+            finding.check_id = f"{finding.check_id}#{self._seen[key]}"
         try:
             product_id, ref = self.resolve(finding.targets)
             event = AlertEvent.model_validate(self._event(finding, product_id, space or self.space))
+            alert = event.model_dump(mode="json", exclude_none=True)
         except (ValueError, TypeError, OverflowError, RecursionError) as exc:
             self.reject(item, describe(exc))
             return
         if ref is None and product_id not in self.mapped.unresolved:
             self.mapped.unresolved.append(product_id)
-        self.mapped.alerts.append(event.model_dump(mode="json", exclude_none=True))
+        self.mapped.alerts.append(alert)
+
+    def parse(self, model: type[_M], raw: object, item: str) -> _M | None:
+        """One item of the document read as `model`, or None once it is rejected with why."""
+        try:
+            return model.model_validate(raw)
+        except ValueError as exc:
+            self.reject(item, describe(exc))
+            return None
 
     def reject(self, item: str, reason: str) -> None:
         """Record an item that cannot become an alert."""
@@ -152,3 +170,11 @@ def number(value: object) -> float | None:
     except OverflowError:
         return None
     return result if math.isfinite(result) else None
+
+
+def number_text(text: str | None) -> float | None:
+    """A number from an annotation (`"0.032"`), else None."""
+    try:
+        return number(float(text)) if text is not None else None
+    except ValueError:
+        return None

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from incidentd.intake.base import IntakeError, Mapped, Products, stable_id
-from incidentd.intake.build import Collector, Finding, describe, number, parse_document
+from incidentd.intake.build import Collector, Finding, number, parse_document
 
 NAME = "gx"
 SEVERITY = {"critical": "high", "warning": "medium", "info": "info"}
@@ -64,19 +64,11 @@ class GxSource:
         suite = validation.suite_name or str(meta.get("expectation_suite_name") or "")
         run = _run_id(meta)
         targets = _targets(meta)
-        seen: dict[str, int] = {}
         collector = Collector(NAME, space, products)
         for index, raw in enumerate(validation.results):
-            try:
-                result = _Result.model_validate(raw)
-            except ValueError as exc:
-                collector.reject(f"results[{index}]", describe(exc))
-                continue
-            finding = _finding(result, suite, run, targets, meta)
-            seen[finding.check_id] = seen.get(finding.check_id, 0) + 1
-            if seen[finding.check_id] > 1:  # the same expectation type twice on a column
-                finding.check_id += f"#{seen[finding.check_id]}"
-            collector.add(f"results[{index}]", finding)
+            result = collector.parse(_Result, raw, f"results[{index}]")
+            if result is not None:
+                collector.add(f"results[{index}]", _finding(result, suite, run, targets, meta))
         return collector.mapped
 
 

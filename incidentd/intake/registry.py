@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from incidentd.intake import alertmanager, dbt, gx, soda
+from incidentd.intake import alertmanager, dbt, gx, openlineage, soda
 from incidentd.intake.base import Source
 
 SOURCES: dict[str, Source] = {}
@@ -23,3 +23,4 @@ register(dbt.SOURCE)
 register(gx.SOURCE)
 register(soda.SOURCE)
 register(alertmanager.SOURCE)
+register(openlineage.SOURCE)

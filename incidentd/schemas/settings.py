@@ -25,6 +25,14 @@ class Settings(BaseSettings):
     dlq_topic: str = "dq.alerts.dlq"
     lineage_topic: str = "dq.lineage"
     consumer_group: str = "incidentd"
+    producer_idempotence: bool = Field(
+        default=True,
+        description=(
+            "Idempotent producing of incident events and dead letters (no duplicates from a "
+            "retried send). Needs a broker that supports it, as Apache Kafka does; turn it off "
+            "on Tansu (`incidentd demo` does so on its embedded broker)."
+        ),
+    )
     lineage_default_space: str | None = Field(
         default=None,
         description="Space for OpenLineage events whose datasets no product claims.",
@@ -49,6 +57,20 @@ class Settings(BaseSettings):
         default=1024 * 1024,
         ge=1024,
         description="Request-body limit of every API route without a larger one of its own.",
+    )
+
+    api_concurrency: int = Field(
+        default=8,
+        ge=1,
+        le=1024,
+        description="Requests the API works on at once; its request threads and its database "
+        "pool (this many connections, plus as many in overflow) are sized from it.",
+    )
+    api_queue_seconds: float = Field(
+        default=3.0,
+        ge=0,
+        le=60,
+        description="How long a request waits for a free slot before it is answered 503.",
     )
 
     log_format: Literal["auto", "json", "console"] = "auto"

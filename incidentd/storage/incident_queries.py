@@ -31,6 +31,8 @@ class IncidentFilter:
     product_ids: tuple[str, ...] = ()
     in_blast_radius: bool = False
     """Match `product_ids` against the blast radius (alerted and downstream products)."""
+    unresolved: bool = False
+    """Only incidents not resolved: `open` or `investigating`."""
     from_time: datetime | None = None
     to_time: datetime | None = None
     text: str | None = None
@@ -46,6 +48,8 @@ class IncidentFilter:
         if self.status:
             clauses.append("status = :status")
             params["status"] = self.status
+        if self.unresolved:
+            clauses.append("status <> 'resolved'")
         for name, column in (("severities", "severity"), ("impacts", "impact")):
             values = getattr(self, name)
             if values:

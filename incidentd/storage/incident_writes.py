@@ -1,42 +1,38 @@
 """Changes people make to incidents, applied like the worker's: locked, sequenced, evented.
 
 Every change takes the space lock, stamps the incident with a new `state_seq` (so workers
-read it back), bumps `version`, writes a history line and queues one incident event.
+read it back), bumps `version`, writes a history line and queues one incident event. What a
+change may do is decided by `correlation.lifecycle` (merged incidents are read-only, a change
+that changes nothing writes nothing, an action is recorded under the incident's state).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import orjson
 from sqlalchemy import Connection, text
 
 from incidentd.correlation import derive
+from incidentd.correlation.lifecycle import (
+    Action,
+    IncidentNotFoundError,
+    ensure_writable,
+    recorded_state,
+)
 from incidentd.correlation.model import Incident
-from incidentd.schemas.common import EventType, HistoryState
 from incidentd.storage.graphs import GraphCache
 from incidentd.storage.incident_refs import IncidentRef
 from incidentd.storage.incidents import incident_event, upsert_incidents, with_alerts
 from incidentd.storage.spaces import bump_state_seq, lock_spaces
 from incidentd.storage.subscriptions import publish_events
 
-
-class IncidentNotFoundError(LookupError):
-    """No such incident in that space."""
-
-
-@dataclass(slots=True)
-class Edit:
-    """What a change did: the event to emit and the history line to write."""
-
-    event_type: EventType
-    state: HistoryState = HistoryState.ONGOING
-    detail: dict[str, object] = field(default_factory=dict)
-    rederive: bool = False
-    changed: bool = True
+Edit = Action
+"""What a change did (the life cycle's `Action`)."""
+Changer = Callable[[Incident], Action]
+"""Applies a change to a loaded incident and says what it did (see `correlation.lifecycle`)."""
 
 
 def load_incident(conn: Connection, space: str, incident_id: str) -> Incident:
@@ -69,7 +65,7 @@ def change_incident(
     conn: Connection,
     space: str,
     incident_id: str,
-    edit: Callable[[Incident], Edit],
+    edit: Changer,
     *,
     actor: str,
     topic: str,
@@ -81,6 +77,7 @@ def change_incident(
     """
     row = lock_spaces(conn, {space}).get(space)
     incident, count = load_incident_counted(conn, space, incident_id)
+    ensure_writable(incident)
     result = edit(incident)
     if not result.changed:
         return incident, result, count
@@ -91,7 +88,8 @@ def change_incident(
     incident.updated_at = now
     seq = bump_state_seq(conn, space)
     upsert_incidents(conn, [(incident, count)], seq)
-    detail = {**result.detail, "actor": actor}
+    state = recorded_state(incident, result)
+    detail = {"action": result.event_type.value, **result.detail, "actor": actor}
     conn.execute(
         text(
             "INSERT INTO incident_history (incident_id, state, alert_ids, detail, actor, at) "
@@ -99,7 +97,7 @@ def change_incident(
         ),
         {
             "i": uuid.UUID(incident.id),
-            "s": result.state.value,
+            "s": state.value,
             "d": orjson.dumps(detail).decode(),
             "a": actor,
             "t": now,

@@ -173,6 +173,23 @@ def incident_summary(conn: Connection, space: str, flt: IncidentFilter) -> Summa
     )
 
 
+def weekly_hours_to_resolve(conn: Connection, space: str, flt: IncidentFilter) -> dict[date, float]:
+    """Per week (its Monday, UTC) in which problems started: the mean hours to resolve them.
+
+    Over the filter's resolved, unmerged incidents; weeks with none are absent.
+    """
+    where, params = replace(flt, status="resolved", unresolved=False).where(space)
+    rows = conn.execute(
+        text(
+            f"SELECT date_trunc('week', {PROBLEM_START} AT TIME ZONE 'UTC')::date AS week, "
+            f"avg(extract(epoch FROM resolved_at - {PROBLEM_START})) / 3600 AS hours "
+            f"FROM incidents WHERE {where} GROUP BY 1"
+        ),
+        params,
+    )
+    return {row.week: float(row.hours) for row in rows}
+
+
 # --- alert search --------------------------------------------------------------------------
 
 

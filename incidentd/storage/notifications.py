@@ -28,14 +28,6 @@ EMAIL_CHANNEL = "email"
 _SUBJECT_MAX = 200
 
 
-class IncidentMergedError(RuntimeError):
-    """The incident was merged into another one: notify about that one instead."""
-
-    def __init__(self, merged_into: str) -> None:
-        super().__init__(f"incident was merged into {merged_into}; work on that one")
-        self.merged_into = merged_into
-
-
 @dataclass(slots=True)
 class NotifyOutcome:
     """What one notify-downstream call found and did."""
@@ -167,14 +159,12 @@ def notify_downstream(
 ) -> NotifyOutcome:
     """Tell the owners and stewards of the blast radius what is new to them.
 
-    Raises IncidentNotFoundError (no such incident) and IncidentMergedError.
+    Raises IncidentNotFoundError (no such incident) and IncidentMergedError (change_incident).
     """
     result = NotifyOutcome()
 
     def edit(incident: Incident) -> Edit:
         nonlocal result
-        if incident.merged_into is not None:
-            raise IncidentMergedError(incident.merged_into)
         wanted = recipients_of(conn, space, incident.blast_radius)
         outcome, fresh = _plan(incident, wanted, already_told(conn, incident.id))
         for recipient, products in fresh.items():

@@ -310,12 +310,12 @@ def backlog(conn: Connection, channel: str) -> Backlog:
     return Backlog(int(row.n), float(row.age))
 
 
-def sent_count(conn: Connection, channel: str) -> int:
-    """Rows of `channel` sent and not purged yet."""
+def sent_count(conn: Connection, channel: str, topic: str | None = None) -> int:
+    """Rows of `channel` (and `topic`, if given) sent and not purged yet."""
+    where = "sent_at IS NOT NULL AND channel = :c" + (" AND topic = :t" if topic else "")
     return int(
         conn.execute(
-            text("SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL AND channel = :c"),
-            {"c": channel},
+            text(f"SELECT count(*) FROM outbox WHERE {where}"), {"c": channel, "t": topic}
         ).scalar_one()
     )
 

@@ -41,6 +41,12 @@ class WorkerMetrics:
         self.retries = Counter(
             "incidentd_retries", "Retries after a transient failure.", ["stage"], registry=r
         )
+        self.poll_failures = Counter(
+            "incidentd_poll_failures",
+            "Failed polls of the consumer, by the client's error.",
+            ["error_type"],
+            registry=r,
+        )
         self.lock_wait_seconds = Counter(
             "incidentd_space_lock_wait_seconds",
             "Time batches waited for a space another transaction held (zero when every "
@@ -76,12 +82,17 @@ class WorkerMetrics:
         self.intake = IntakeMetrics(r)  # alerts from dataQualityAssertions facets
         self.consumer_lag = Gauge(
             "incidentd_consumer_lag",
-            "Records behind the high watermark.",
+            "Records after the group's committed offset (end offset - committed), per partition.",
             ["topic", "partition"],
             registry=r,
         )
         self.lineage_version = Gauge(
             "incidentd_lineage_version", "Lineage version held, per space.", ["space"], registry=r
+        )
+        self.spaces_held = Gauge(
+            "incidentd_spaces_held",
+            "Spaces whose lineage graph or correlation state this worker holds in memory.",
+            registry=r,
         )
         self.ready = Gauge("incidentd_ready", "1 when the worker can do its work.", registry=r)
         self.deliveries_sent = Counter(

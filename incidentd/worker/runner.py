@@ -27,6 +27,7 @@ from incidentd.worker.batch import (
 from incidentd.worker.crashpoints import crash_point
 from incidentd.worker.deadletters import Letter, deliver
 from incidentd.worker.metrics import Health, WorkerMetrics, serve
+from incidentd.worker.ownership import Ownership
 from incidentd.worker.parsing import DeadLetter
 from incidentd.worker.pipeline import (
     BatchResult,
@@ -34,6 +35,7 @@ from incidentd.worker.pipeline import (
     LineageRecord,
     process_batch,
 )
+from incidentd.worker.polling import PollFailures
 from incidentd.worker.relay import OutboxRelay
 from incidentd.worker.retry import Backoff, RetryPolicy
 from incidentd.worker.sender import ChannelSender, sender_from_settings
@@ -67,6 +69,7 @@ class Worker:
         self.health = Health()
         self.graphs = GraphCache()
         self.states = StateCache()
+        self.ownership = Ownership(self.graphs, self.states)
         self.stopping = threading.Event()
         self._source: Source | None = None
         self._producer: Any = None
@@ -81,6 +84,9 @@ class Worker:
         self.retry = RetryPolicy(
             settings.retry_backoff_initial_seconds, settings.retry_backoff_max_seconds, jitter=0.2
         )
+        # A new consumer may take up to the rebalance timeout to fetch (and fail) again.
+        quiet = 2 * settings.retry_backoff_max_seconds + settings.max_poll_interval_ms / 1000
+        self.poll_failures = PollFailures(self.health, self.metrics, self.retry, quiet=quiet)
 
     @property
     def source(self) -> Source:
@@ -212,10 +218,12 @@ class Worker:
         except BrokerError as exc:
             self.health.fail("kafka", exc.kind)
             self.metrics.retries.labels("poll").inc()
-            log.warning("poll.failed", error=str(exc)[:300])
-            self.stopping.wait(1.0)
+            self.metrics.ready.set(0)
+            self.stopping.wait(self.poll_failures.failed(exc))
             return None
+        self.poll_failures.succeeded(bool(polled))
         self._check_broker()
+        self._follow_assignment()
         # A main loop that stops coming back (a hung group join, a stuck batch) must
         # show on /healthz so the orchestrator can restart the worker.
         self.health.beat("main_loop", max(60.0, 2 * s.max_poll_interval_ms / 1000))
@@ -252,6 +260,8 @@ class Worker:
         if not self._kafka_retry("commit", lambda: self.source.commit(offsets), polled):
             log.warning("commit.abandoned", reason="stopping or partitions reassigned")
             return False
+        self.ownership.note_alerts(alerts)
+        self.metrics.spaces_held.set(len(self.ownership.held()))
         log.debug("batch.done", stored=result.stored, events=result.events, dead=len(batch.dead))
         return True
 
@@ -366,11 +376,13 @@ class Worker:
                 fetched = self.source.poll(min(200, int(delay * 1000)))
             except BrokerError as exc:
                 self.health.fail("kafka", exc.kind)
-                log.warning("poll.failed", error=str(exc)[:300])
+                wait = self.poll_failures.failed(exc)
                 fetched = {}
-                self.stopping.wait(min(1.0, max(0.0, deadline - time.monotonic())))
+                self.stopping.wait(min(wait, max(0.0, deadline - time.monotonic())))
             else:
                 self._check_broker()
+                self._follow_assignment()
+                self._update_lag()  # a batch held back is not committed: the lag shows it
             self.health.beat("main_loop", max(60.0, 2 * self.settings.max_poll_interval_ms / 1000))
             for tp, records in fetched.items():
                 # Partitions assigned by a rebalance meanwhile are not paused yet: put what
@@ -411,6 +423,14 @@ class Worker:
         for tp, lag in lags.items():
             self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
         self._lag_reported = set(lags)
+
+    def _follow_assignment(self) -> None:
+        """Drop the spaces of partitions that moved to another member (memory follows them)."""
+        dropped = self.ownership.assigned(self.source.assignment())
+        for space in dropped:
+            self.metrics.lineage_version.remove(space)
+        if dropped:
+            self.metrics.spaces_held.set(len(self.ownership.held()))
 
     def _maybe_refresh_lineage(self) -> None:
         now = time.monotonic()

@@ -8,7 +8,7 @@ broker did not take; tests fake `Source`, not kafka-python.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, Protocol
 
 import structlog
@@ -104,18 +104,52 @@ class Source(Protocol):
 
 
 class KafkaSource:
-    """`Source` over kafka-python's `KafkaConsumer`."""
+    """`Source` over kafka-python's `KafkaConsumer`.
 
-    def __init__(self, consumer: Any, attempt_seconds: float = KAFKA_ATTEMPT_SECONDS) -> None:
+    With `reopen`, a consumer whose poll failed is replaced by a new one (`reopen()`) at the
+    next poll: kafka-python cannot go on after failing to read a fetched batch (an unknown
+    codec, a corrupt batch): the batch stays first in line and every later poll spins on it
+    without returning. The new consumer rejoins the group and fetches from the committed
+    offsets, so a failure that lasts fails again, and the loop sees polling keep failing.
+    """
+
+    def __init__(
+        self,
+        consumer: Any,
+        attempt_seconds: float = KAFKA_ATTEMPT_SECONDS,
+        reopen: Callable[[], Any] | None = None,
+    ) -> None:
         self._consumer = consumer
         self._attempt_ms = int(attempt_seconds * 1000)
+        self._reopen = reopen
+        self._broken = False
+        # Per assigned partition, the group's committed offset as far as this member knows:
+        # what it committed, else where it started reading (the committed offset it resumed at).
+        self._committed: dict[Partition, int] = {}
 
     def poll(self, timeout_ms: int, max_records: int | None = None) -> Polled:
+        if self._broken and self._reopen is not None:
+            self._replace_consumer(self._reopen)
         try:
             polled = self._consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
         except KafkaError as exc:
+            self._broken = True
             raise broker_error(exc) from exc
-        return {Partition(tp.topic, tp.partition): records for tp, records in polled.items()}
+        out: Polled = {}
+        for tp, records in polled.items():
+            part = Partition(tp.topic, tp.partition)
+            out[part] = records
+            if records:
+                self._committed.setdefault(part, records[0].offset)
+        return out
+
+    def _replace_consumer(self, reopen: Callable[[], Any]) -> None:
+        """Leave the group with the broken consumer and join it with a new one."""
+        consumer = reopen()  # raises BrokerError while no broker answers: try again next poll
+        self._consumer.close(autocommit=False)
+        log.warning("kafka.consumer_replaced", reason="the last poll failed")
+        self._consumer, self._broken = consumer, False
+        self._committed.clear()
 
     def commit(self, offsets: Mapping[Partition, int]) -> None:
         meta = {TopicPartition(*tp): OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()}
@@ -124,8 +158,10 @@ class KafkaSource:
         except CommitFailedError as exc:
             # The group moved on; the new owner replays from the last commit (idempotent).
             log.warning("commit.failed", error=str(exc)[:300])
+            return
         except KafkaError as exc:
             raise broker_error(exc) from exc
+        self._committed.update(offsets)
 
     def assignment(self) -> set[Partition]:
         return {Partition(tp.topic, tp.partition) for tp in self._consumer.assignment()}
@@ -148,16 +184,24 @@ class KafkaSource:
         return not check() if callable(check) else True
 
     def lag(self) -> dict[Partition, int]:
+        """Kafka's own consumer lag (what kafka-consumer-groups and KEDA report): the end
+        offset minus the group's committed offset, so records read but not yet committed
+        (a batch in hand, or waiting out a failure) still count."""
         lags: dict[Partition, int] = {}
-        for tp in self._consumer.assignment():
+        assigned = {Partition(tp.topic, tp.partition): tp for tp in self._consumer.assignment()}
+        self._committed = {p: o for p, o in self._committed.items() if p in assigned}
+        for part, tp in assigned.items():
             high = self._consumer.highwater(tp)
             if high is None:
                 continue
-            # timeout 0: a position still to be fetched from an unreachable coordinator must
-            # not block the loop; it is reported once known.
-            position = self._consumer.position(tp, timeout_ms=0)
-            if position is not None:
-                lags[Partition(tp.topic, tp.partition)] = max(0, high - position)
+            committed = self._committed.get(part)
+            if committed is None:
+                # Nothing read yet: the position is still the committed offset it resumes at.
+                # timeout 0: a position still to be fetched from an unreachable coordinator
+                # must not block the loop; it is reported once known.
+                committed = self._consumer.position(tp, timeout_ms=0)
+            if committed is not None:
+                lags[part] = max(0, high - committed)
         return lags
 
     def close(self) -> None:
@@ -166,6 +210,11 @@ class KafkaSource:
 
 def open_source(settings: Settings) -> KafkaSource:
     """Join the consumer group on the alerts and lineage topics; raises BrokerError."""
+    return KafkaSource(_join(settings), reopen=lambda: _join(settings))
+
+
+def _join(settings: Settings) -> Any:
+    """A consumer subscribed to the alerts and lineage topics; raises BrokerError."""
     s = settings
     try:
         consumer = KafkaConsumer(
@@ -184,7 +233,7 @@ def open_source(settings: Settings) -> KafkaSource:
     except KafkaError as exc:  # kafka-python gives up bootstrapping after 30 s
         raise broker_error(exc) from exc
     consumer.subscribe([s.alerts_topic, s.lineage_topic])
-    return KafkaSource(consumer)
+    return consumer
 
 
 def open_producer(settings: Settings) -> Any:
@@ -197,13 +246,13 @@ def open_producer(settings: Settings) -> Any:
             linger_ms=5,
             max_in_flight_requests_per_connection=1,
             retries=2**31 - 1,
-            # Events and dead letters are delivered at least once and deduplicated downstream
-            # (event_id/version), so idempotent producing guarantees nothing more here. Off,
-            # because Tansu (the embedded broker) answers a batch retried across its own
-            # restart with DUPLICATE_SEQUENCE_NUMBER without having kept it: kafka-python
-            # takes that as success and the event would be lost. With one request in flight
-            # a retry cannot reorder anything; at worst it duplicates.
-            enable_idempotence=False,
+            # Idempotent where the broker supports it (Apache Kafka): a send retried after a
+            # lost answer is not written twice. Off on Tansu, which answers a batch retried
+            # across its own restart with DUPLICATE_SEQUENCE_NUMBER without having kept it
+            # (kafka-python takes that as success: the event would be lost). Off, events and
+            # dead letters go at least once (consumers drop duplicates by event_id/version);
+            # with one request in flight a retry cannot reorder anything either way.
+            enable_idempotence=settings.producer_idempotence,
             # A send waiting for metadata or buffer space fails after this instead of 60 s, so
             # a dead-letter attempt (retried with backoff) never outlasts the main-loop check.
             max_block_ms=int(KAFKA_ATTEMPT_SECONDS * 1000),

@@ -4,6 +4,8 @@ the same document again changes nothing; bad input reaches neither the topic nor
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from incidentd.api.app import create_app
+from incidentd.api.routes.intake import MAX_DOCUMENT_BYTES
+from incidentd.app.demo_dbt import DBT_TARGET, SHOP_LINEAGE, SHOP_SPACE
+from incidentd.lineage.document import load_document
 from incidentd.schemas.lineage import EdgeSpec, LineageDocument, ProductSpec
 from incidentd.schemas.settings import Settings
 from incidentd.storage.db import make_engine
@@ -21,6 +26,7 @@ from incidentd.storage.lineage import import_document
 from incidentd.storage.spaces import INCIDENTS_FEATURE, upsert_space
 from incidentd.storage.users import create_user
 from tests.support.services import TopicSet
+from tests.support.tools import finish_dbt, run_dbt
 from tests.support.wait import wait_until
 from tests.support.workers import TopicReader, WorkerProcess, worker_env, worker_metric
 
@@ -149,3 +155,136 @@ def test_http_alerts_become_one_incident_and_a_resend_changes_nothing(
     )
     reader.close()
     assert worker_metric(worker.metrics_port, "incidentd_dead_letters_total") == 0
+
+
+def ingest_cli(db_url: str, topics: TopicSet, *args: str) -> subprocess.CompletedProcess[str]:
+    """`incidentd ingest ARGS` as a pipeline step runs it."""
+    env = worker_env(db_url, "unused:9092", topics, COLUMNS="200")
+    return subprocess.run(
+        [sys.executable, "-m", "incidentd.app.cli", "ingest", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_dbt_run_sent_with_the_cli_becomes_one_incident_rooted_at_the_source(
+    worker: WorkerProcess, engine: Engine, migrated_db: str, topics: TopicSet
+) -> None:
+    with engine.begin() as conn:
+        import_document(conn, load_document(SHOP_LINEAGE))
+    dry = ingest_cli(
+        migrated_db, topics, "dbt", str(DBT_TARGET), "--space", SHOP_SPACE, "--dry-run"
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert "dry run: nothing published" in dry.stdout and "orders_raw" in dry.stdout
+    sent = ingest_cli(migrated_db, topics, "dbt", str(DBT_TARGET), "--space", SHOP_SPACE)
+    assert sent.returncode == 0, sent.stderr
+    assert f"queued 9 alerts for {topics.alerts}" in sent.stdout
+    wait_until(
+        lambda: len(stored(engine)) == 9,
+        timeout=60,
+        message=lambda: f"stored {stored(engine)}\n{worker.log_text()}",
+    )
+    [incident] = wait_until(
+        lambda: [i for i in incidents(engine) if i["alert_count"] == 4],
+        timeout=30,
+        message=lambda: f"incidents {incidents(engine)}",
+    )
+    assert (incident["root_product_id"], incident["status"]) == ("orders_raw", "open")
+
+    again = ingest_cli(migrated_db, topics, "dbt", str(DBT_TARGET), "--space", SHOP_SPACE)
+    assert again.returncode == 0, again.stderr
+    wait_until(
+        lambda: worker_metric(worker.metrics_port, "incidentd_alerts_duplicate_total") >= 9,
+        timeout=60,
+        message=lambda: f"the worker did not see the re-sent run\n{worker.log_text()}",
+    )
+    assert incidents(engine) == [incident]
+    assert len(stored(engine)) == 9
+
+
+def test_bad_input_reaches_neither_the_topic_nor_the_worker(
+    worker: WorkerProcess,
+    engine: Engine,
+    client: tuple[TestClient, str],
+    topics: TopicSet,
+    tmp_path: Path,
+) -> None:
+    api, token = client
+    db_url, bootstrap = (
+        worker.env[f"INCIDENTD_{k}"] for k in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")
+    )
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    path = f"/spaces/{SPACE}/alerts"
+    refused = {
+        "malformed": api.post(path, content=b"[{", headers=headers),
+        "no manifest": api.post(f"{path}/dbt", json={"run_results": {}}, headers=headers),
+        "wrong tool": api.post(f"{path}/nagios", json={}, headers=headers),
+        "unknown space": api.post("/spaces/nowhere/alerts", json=[], headers=headers),
+        "oversized": api.post(
+            path, content=b"[" + b" " * MAX_DOCUMENT_BYTES + b"]", headers=headers
+        ),
+    }
+    codes = {name: answer.status_code for name, answer in refused.items()}
+    assert codes == {
+        "malformed": 422,
+        "no manifest": 422,
+        "wrong tool": 404,
+        "unknown space": 404,
+        "oversized": 413,
+    }
+    assert all(answer.json()["detail"] for answer in refused.values())
+    (tmp_path / "run_results.json").write_bytes((DBT_TARGET / "run_results.json").read_bytes())
+    cli = ingest_cli(db_url, topics, "dbt", str(tmp_path), "--space", SPACE)
+    assert cli.returncode == 2 and "has no manifest.json" in cli.stderr
+
+    marker = api.post(path, json=[alert("marker", "src", 0)], headers=headers)
+    assert marker.status_code == 202
+    wait_until(
+        lambda: "marker" in stored(engine),
+        timeout=60,
+        message=lambda: f"stored {stored(engine)}\n{worker.log_text()}",
+    )
+    reader = TopicReader(bootstrap, topics.alerts)
+    assert alerts_on_topic(reader) == [(SPACE, "marker")]
+    reader.close()
+    assert set(stored(engine)) == {"marker"}
+    assert worker_metric(worker.metrics_port, "incidentd_dead_letters_total") == 0
+
+
+def test_dbt_runs_sent_after_each_step_open_the_incident_and_the_green_run_resolves_it(
+    worker: WorkerProcess, engine: Engine, migrated_db: str, topics: TopicSet, tmp_path: Path
+) -> None:
+    runs = {"broken": tmp_path / "broken", "green": tmp_path / "green"}
+    for name, out in runs.items():  # dbt runs beside the worker; the green run is the later one
+        finish_dbt(run_dbt(out, broken=name == "broken"))
+    with engine.begin() as conn:
+        import_document(conn, load_document(SHOP_LINEAGE))
+
+    def send(run: str) -> None:
+        for step in ("run", "test"):  # as a pipeline does after `dbt run` and after `dbt test`
+            done = ingest_cli(
+                migrated_db, topics, "dbt", str(runs[run] / step), "--space", SHOP_SPACE
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+
+    def open_incidents() -> list[dict[str, Any]]:
+        return [i for i in incidents(engine) if i["status"] != "resolved"]
+
+    send("broken")
+    [incident] = wait_until(
+        lambda: [i for i in open_incidents() if i["alert_count"] == 5],
+        timeout=90,
+        message=lambda: f"incidents {incidents(engine)}\n{worker.log_text()}",
+    )
+    assert incident["root_product_id"] == "orders_raw"
+    send("green")
+    wait_until(
+        lambda: not open_incidents() and incidents(engine),
+        timeout=90,
+        message=lambda: f"the green run did not resolve {incidents(engine)}\n{worker.log_text()}",
+    )
+    assert [i["id"] for i in incidents(engine)] == [incident["id"]]

@@ -18,7 +18,7 @@ from incidentd.storage.lineage import import_document
 from incidentd.storage.spaces import INCIDENTS_FEATURE, upsert_space
 from tests.support.services import TopicSet
 from tests.support.wait import wait_until
-from tests.support.workers import WorkerProcess, alert, produce, worker_env
+from tests.support.workers import WorkerProcess, alert, produce, worker_running
 
 SPACES = ("shop", "live", "backlog")
 LINEAGE = LineageDocument(
@@ -53,10 +53,8 @@ def worker(
     engine: Engine, migrated_db: str, kafka_bootstrap: str, topics: TopicSet, tmp_path: Path
 ) -> Iterator[WorkerProcess]:
     """One running worker."""
-    proc = WorkerProcess(worker_env(migrated_db, kafka_bootstrap, topics), tmp_path / "worker.log")
-    proc.start()
-    yield proc
-    proc.kill()
+    with worker_running(migrated_db, kafka_bootstrap, topics, tmp_path) as proc:
+        yield proc
 
 
 def _incidents(engine: Engine, space: str) -> list[Any]:

@@ -1,4 +1,4 @@
-"""A real worker process between a real broker and a real PostgreSQL."""
+"""A real worker between a real broker and a real PostgreSQL, on each broker of the matrix."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from incidentd.schemas.lineage import EdgeSpec, LineageDocument, ProductSpec
 from incidentd.storage.db import make_engine
 from incidentd.storage.lineage import import_document
 from incidentd.storage.spaces import INCIDENTS_FEATURE, upsert_space
-from tests.support.services import TopicSet
+from tests.support.services import BrokerService, TopicSet
 from tests.support.wait import wait_until
 from tests.support.workers import (
     TopicReader,
@@ -86,11 +86,24 @@ def shop_db(migrated_db: str) -> str:
 
 
 @pytest.fixture
+def kafka_bootstrap(matrix_broker: BrokerService) -> str:
+    """This module's tests run on each broker of the matrix (Tansu and Apache Kafka)."""
+    return matrix_broker.bootstrap_servers
+
+
+@pytest.fixture
+def topics(matrix_topics: TopicSet) -> TopicSet:
+    """Topics on the matrix's broker."""
+    return matrix_topics
+
+
+@pytest.fixture
 def worker(
-    shop_db: str, kafka_bootstrap: str, topics: TopicSet, tmp_path: Path
+    shop_db: str, matrix_broker: BrokerService, topics: TopicSet, tmp_path: Path
 ) -> Iterator[WorkerProcess]:
     """One running worker; killed at the end if the test did not stop it."""
-    proc = WorkerProcess(worker_env(shop_db, kafka_bootstrap, topics), tmp_path / "worker.log")
+    env = worker_env(shop_db, matrix_broker.bootstrap_servers, topics, broker=matrix_broker)
+    proc = WorkerProcess(env, tmp_path / "worker.log")
     proc.start()
     yield proc
     proc.kill()

@@ -209,9 +209,9 @@ def test_a_merged_incident_shows_its_count_at_the_merge_everywhere(api: ApiWorld
         ("m2", target),
         ("m2b", target),
     }
-    # an edit of the merged incident keeps the count instead of storing 0
+    # a merged incident is read-only (issue 10): an edit is refused and changes nothing
     patched = api.client.patch(f"{BASE}/{merged}", json={"description": "dup"}, headers=h)
-    assert patched.status_code == 200 and patched.json()["alert_count"] == 2
+    assert patched.status_code == 409 and target in patched.json()["detail"]
     assert stored() == (merged, target, 2)
     survivor = api.client.get(f"{BASE}/{target}", headers=h).json()
     assert survivor["alert_count"] == 4 == len(survivor["alerts"])

@@ -65,6 +65,8 @@ class BrokerService(Protocol):
     """What tests may do with the Kafka-protocol broker."""
 
     can_restart: bool
+    # Whether incidentd's producers may be idempotent on it (Tansu: no, see EmbeddedBroker).
+    idempotent_producer: bool
 
     @property
     def bootstrap_servers(self) -> str:
@@ -123,6 +125,7 @@ class ExternalBroker:
     bootstrap_servers: str
     on_close: Callable[[], None] = field(default=_no_op)
     can_restart: bool = False
+    idempotent_producer: bool = False  # unknown broker: the conservative choice
 
     def create_topics(self, names: Sequence[str], partitions: int = 4) -> None:
         """Create topics if missing."""
@@ -212,7 +215,9 @@ def open_broker() -> BrokerService:
         from testcontainers.community.kafka import KafkaContainer
 
         container: Any = KafkaContainer().start()
-        return ExternalBroker(container.get_bootstrap_server(), on_close=container.stop)
+        return ExternalBroker(
+            container.get_bootstrap_server(), on_close=container.stop, idempotent_producer=True
+        )
     broker = EmbeddedBroker()
     try:
         broker.start()

@@ -9,7 +9,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,23 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from incidentd.app.embedded import free_port
 from incidentd.schemas.alert import alert_key
-from tests.support.services import TopicSet
+from tests.support.services import BrokerService, TopicSet
 
 
-def worker_env(db_url: str, bootstrap: str, topics: TopicSet, **extra: str) -> dict[str, str]:
-    """Environment of a worker wired to this test's database and topics."""
+def worker_env(
+    db_url: str,
+    bootstrap: str,
+    topics: TopicSet,
+    *,
+    broker: BrokerService | None = None,
+    **extra: str,
+) -> dict[str, str]:
+    """Environment of a worker wired to this test's database and topics.
+
+    The producer is idempotent only on a `broker` that supports it (Apache Kafka, not Tansu,
+    the default broker of the tests).
+    """
+    idempotent = broker is not None and broker.idempotent_producer
     env = dict(os.environ)
     env.update(
         {
@@ -39,6 +52,7 @@ def worker_env(db_url: str, bootstrap: str, topics: TopicSet, **extra: str) -> d
             "INCIDENTD_HEARTBEAT_INTERVAL_MS": "1500",
             "INCIDENTD_LINEAGE_REFRESH_SECONDS": "0.5",
             "INCIDENTD_LOG_FORMAT": "json",
+            "INCIDENTD_PRODUCER_IDEMPOTENCE": "true" if idempotent else "false",
         }
     )
     env.update(extra)
@@ -82,6 +96,19 @@ class WorkerProcess:
     def log_text(self) -> str:
         """What the worker logged."""
         return self.log_path.read_text(errors="replace")
+
+
+@contextmanager
+def worker_running(
+    db_url: str, bootstrap: str, topics: TopicSet, log_dir: Path, **extra: str
+) -> Iterator[WorkerProcess]:
+    """One started worker wired to this test's database and topics; killed on exit."""
+    proc = WorkerProcess(worker_env(db_url, bootstrap, topics, **extra), log_dir / "worker.log")
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.kill()
 
 
 def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes]]) -> int:
@@ -163,13 +190,28 @@ def alert(
 
 def metric(port: int, name: str) -> float:
     """Sum of a Prometheus metric's samples on a worker."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-            body = resp.read().decode()
-    except OSError:
+    body = scrape(port)
+    if body is None:
         return -1.0  # not listening yet
     pattern = re.compile(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", re.M)
     return sum(float(v) for v in pattern.findall(body))
+
+
+def scrape(port: int) -> str | None:
+    """A worker's /metrics text; None while it is not listening."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            return str(resp.read().decode())
+    except OSError:
+        return None
+
+
+def owned_partitions(port: int, topic: str) -> set[int]:
+    """The partitions of `topic` a worker reports lag for: those assigned to it."""
+    pattern = re.compile(
+        rf'^incidentd_consumer_lag{{partition="(\d+)",topic="{re.escape(topic)}"}} ', re.M
+    )
+    return {int(p) for p in pattern.findall(scrape(port) or "")}
 
 
 def now_ms() -> float:

@@ -4,17 +4,28 @@ consumer (the loop's tests fake `Source` itself; the e2e tests run the real clie
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from kafka import TopicPartition
-from kafka.errors import CommitFailedError, KafkaConnectionError, KafkaTimeoutError
+from kafka.errors import (
+    CommitFailedError,
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    UnsupportedCodecError,
+)
 
 from incidentd.schemas.settings import Settings
 from incidentd.worker import source as source_module
 from incidentd.worker.source import BrokerError, KafkaSource, Partition, open_producer
 
 TP = TopicPartition("dq.alerts", 0)
+
+
+class Rec(NamedTuple):
+    """A consumed record, as far as the adapter reads it."""
+
+    offset: int
 
 
 class Coordinator:
@@ -31,6 +42,8 @@ class Consumer:
     """A KafkaConsumer as far as the adapter uses it."""
 
     def __init__(self) -> None:
+        self.poll_errors: list[Exception] = []
+        self.closed = False
         self.commit_errors: list[Exception] = []
         self.committed: list[tuple[dict[Any, Any], int | None]] = []
         self.asked_positions: list[int | None] = []
@@ -40,7 +53,12 @@ class Consumer:
     def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[Any, Any]:
         if timeout_ms < 0:
             raise KafkaConnectionError("refused")
-        return {TP: ["r0", "r1"]}
+        if self.poll_errors:
+            raise self.poll_errors.pop(0)
+        return {TP: [Rec(2), Rec(3)]}
+
+    def close(self, autocommit: bool = True) -> None:
+        self.closed = True
 
     def commit(self, offsets: dict[Any, Any], timeout_ms: int | None = None) -> None:
         if self.commit_errors:
@@ -69,7 +87,7 @@ class Consumer:
 
 def test_polled_records_come_keyed_by_plain_partitions() -> None:
     polled = KafkaSource(Consumer()).poll(100, 5)
-    assert polled == {Partition("dq.alerts", 0): ["r0", "r1"]}  # type: ignore[comparison-overlap]
+    assert polled == {Partition("dq.alerts", 0): [Rec(2), Rec(3)]}
     assert type(next(iter(polled))) is Partition
 
 
@@ -125,7 +143,52 @@ def test_lag_never_waits_for_a_position_the_coordinator_would_give() -> None:
     assert consumer.asked_positions == [0]
 
 
-def test_the_producer_is_not_idempotent_and_a_bootstrap_failure_is_a_broker_error(
+def test_lag_counts_from_the_committed_offset_not_from_what_was_read() -> None:
+    consumer = Consumer()  # end offset 10; records 2 and 3 polled; position 4
+    source = KafkaSource(consumer)
+    source.poll(100)
+    assert source.lag() == {Partition("dq.alerts", 0): 8}  # read, not committed: still lag
+    source.commit({Partition("dq.alerts", 0): 4})
+    assert source.lag() == {Partition("dq.alerts", 0): 6}
+    assert consumer.asked_positions == []
+
+
+def test_a_consumer_whose_poll_failed_is_replaced_at_the_next_poll() -> None:
+    broken, fresh = Consumer(), Consumer()
+    broken.poll_errors = [UnsupportedCodecError("Libraries for lz4 compression codec not found")]
+    made = [fresh]
+    source = KafkaSource(broken, reopen=made.pop)
+    with pytest.raises(BrokerError) as caught:
+        source.poll(100)
+    assert caught.value.kind == "UnsupportedCodecError"
+    assert not broken.closed  # replaced only when polled again
+    assert source.poll(100) == {Partition("dq.alerts", 0): [Rec(2), Rec(3)]}
+    assert broken.closed
+    assert made == []
+
+
+def test_a_consumer_that_cannot_be_replaced_yet_is_tried_again() -> None:
+    broken, fresh = Consumer(), Consumer()
+    broken.poll_errors = [UnsupportedCodecError("lz4")]
+
+    def reopen() -> Consumer:
+        if not broken.poll_errors:  # the first attempt: no broker answers
+            broken.poll_errors.append(KafkaTimeoutError("bootstrap"))
+            raise BrokerError("KafkaTimeoutError", "Unable to bootstrap")
+        return fresh
+
+    source = KafkaSource(broken, reopen=reopen)
+    with pytest.raises(BrokerError):
+        source.poll(100)
+    with pytest.raises(BrokerError) as caught:
+        source.poll(100)
+    assert caught.value.kind == "KafkaTimeoutError"
+    assert not broken.closed  # kept until a new consumer exists
+    assert source.poll(100)
+    assert broken.closed
+
+
+def test_the_producer_is_idempotent_as_set_and_a_bootstrap_failure_is_a_broker_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     configs: list[dict[str, Any]] = []
@@ -135,7 +198,11 @@ def test_the_producer_is_not_idempotent_and_a_bootstrap_failure_is_a_broker_erro
         raise KafkaTimeoutError("Unable to bootstrap")
 
     monkeypatch.setattr(source_module, "KafkaProducer", producer)
-    with pytest.raises(BrokerError) as caught:
-        open_producer(Settings(kafka_bootstrap_servers="127.0.0.1:1"))
-    assert caught.value.kind == "KafkaTimeoutError"
-    assert configs[0]["enable_idempotence"] is False
+    for idempotence in (True, False):
+        with pytest.raises(BrokerError) as caught:
+            open_producer(
+                Settings(kafka_bootstrap_servers="127.0.0.1:1", producer_idempotence=idempotence)
+            )
+        assert caught.value.kind == "KafkaTimeoutError"
+    assert [c["enable_idempotence"] for c in configs] == [True, False]
+    assert Settings().producer_idempotence  # on by default: Apache Kafka supports it

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, Query
 
 from incidentd.api.deps import AppState, Conn, IncidentSpace, IncidentSpaceWrite, app_state
 from incidentd.api.params import (
@@ -20,6 +20,7 @@ from incidentd.api.params import (
     time_range,
     values,
 )
+from incidentd.correlation import lifecycle
 from incidentd.correlation.model import Incident
 from incidentd.schemas.api.incidents import (
     AlertOut,
@@ -30,7 +31,7 @@ from incidentd.schemas.api.incidents import (
     LinkTicket,
     TimelineEntry,
 )
-from incidentd.schemas.common import EventType, HistoryState, Impact, IncidentStatus, Severity
+from incidentd.schemas.common import Impact, IncidentStatus, Severity
 from incidentd.schemas.incident import IncidentResource
 from incidentd.storage.incident_queries import (
     IncidentFilter,
@@ -38,12 +39,7 @@ from incidentd.storage.incident_queries import (
     list_incidents,
     products_info,
 )
-from incidentd.storage.incident_writes import (
-    Edit,
-    IncidentNotFoundError,
-    change_incident,
-    load_incident_counted,
-)
+from incidentd.storage.incident_writes import Changer, change_incident, load_incident_counted
 from incidentd.storage.incidents import to_resource
 
 router = APIRouter(prefix="/spaces/{slug}/incidents", tags=["incidents"])
@@ -95,12 +91,7 @@ def list_(
 
 
 def _load(conn: Conn, slug: str, incident_id: str) -> tuple[Incident, int]:
-    try:
-        return load_incident_counted(conn, slug, incident_id)
-    except IncidentNotFoundError as exc:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, f"incident '{incident_id}' not found"
-        ) from exc
+    return load_incident_counted(conn, slug, incident_id)  # IncidentNotFound: 404
 
 
 @router.get("/{incident_id}", response_model=IncidentDetail, responses=NOT_FOUND)
@@ -161,73 +152,33 @@ def timeline(incident_id: str, space: IncidentSpace, conn: Conn) -> list[Timelin
 
 
 def _apply(
-    conn: Conn, state: State, space: IncidentSpaceWrite, incident_id: str, edit: object
+    conn: Conn, state: State, space: IncidentSpaceWrite, incident_id: str, edit: Changer
 ) -> IncidentResource:
-    try:
-        incident, _, count = change_incident(
-            conn,
-            space.slug,
-            incident_id,
-            edit,  # type: ignore[arg-type]
-            actor=space.principal.email,
-            topic=state.settings.incidents_topic,
-            graphs=state.graphs,
-        )
-    except IncidentNotFoundError as exc:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, f"incident '{incident_id}' not found"
-        ) from exc
+    incident, _, count = change_incident(
+        conn,
+        space.slug,
+        incident_id,
+        edit,
+        actor=space.principal.email,
+        topic=state.settings.incidents_topic,
+        graphs=state.graphs,
+    )
     return to_resource(incident, count)
-
-
-def _set_status(incident: Incident, new: IncidentStatus, now: datetime) -> HistoryState | None:
-    """Move the incident to `new`; returns the history state of the move (None: no move)."""
-    if incident.merged_into is not None and new is not IncidentStatus.RESOLVED:
-        raise HTTPException(
-            409, f"incident was merged into {incident.merged_into}; work on that one"
-        )
-    if incident.status is new:
-        return None
-    was_resolved = incident.status is IncidentStatus.RESOLVED
-    incident.status = new
-    if new is IncidentStatus.RESOLVED:
-        incident.resolved_at = now
-        incident.cleared_at = max(now, incident.last_alert_at or now)
-        return HistoryState.RESOLVED
-    incident.resolved_at = None
-    incident.cleared_at = None
-    return HistoryState.REOPENED if was_resolved else HistoryState.ONGOING
 
 
 @router.patch("/{incident_id}", response_model=IncidentResource, responses=NOT_FOUND)
 def update(
     incident_id: str, body: IncidentPatch, space: IncidentSpaceWrite, conn: Conn, state: State
 ) -> IncidentResource:
-    """Update root cause, status, severity, root product or description."""
-    fields = body.model_dump(exclude_unset=True)
+    """Update root cause, status, severity, root product or description.
 
-    def edit(incident: Incident) -> Edit:
-        result = Edit(EventType.UPDATED, detail={"changed": sorted(fields)})
-        if body.root_product_id is not None and body.root_product_id not in incident.products:
-            raise HTTPException(422, "root_product_id must be one of the incident's products")
-        for name in ("root_cause", "description"):
-            if name in fields:
-                setattr(incident, name, fields[name])
-        if body.severity is not None:
-            incident.severity, incident.severity_locked = body.severity, True
-        if body.root_product_id is not None:
-            incident.root_product_id, incident.root_locked = body.root_product_id, True
-            result.rederive = True
-        if body.status is not None:
-            moved = _set_status(incident, body.status, datetime.now(UTC))
-            if moved is HistoryState.RESOLVED:
-                result.event_type, result.state = EventType.RESOLVED, moved
-            elif moved is HistoryState.REOPENED:
-                result.event_type, result.state = EventType.REOPENED, moved
-        result.changed = bool(fields)
-        return result
-
-    return _apply(conn, state, space, incident_id, edit)
+    Null and unchanged fields change nothing; a PATCH that changes nothing bumps no version
+    and writes no history or event. A merged incident is read-only (409).
+    """
+    patch = lifecycle.Patch(**body.model_dump())
+    return _apply(
+        conn, state, space, incident_id, lambda i: lifecycle.apply_patch(i, patch, _now())
+    )
 
 
 @router.post("/{incident_id}/resolve", response_model=IncidentResource, responses=NOT_FOUND)
@@ -235,12 +186,7 @@ def resolve(
     incident_id: str, space: IncidentSpaceWrite, conn: Conn, state: State
 ) -> IncidentResource:
     """Mark the incident resolved (sets `resolved_at`)."""
-
-    def edit(incident: Incident) -> Edit:
-        moved = _set_status(incident, IncidentStatus.RESOLVED, datetime.now(UTC))
-        return Edit(EventType.RESOLVED, HistoryState.RESOLVED, changed=moved is not None)
-
-    return _apply(conn, state, space, incident_id, edit)
+    return _apply(conn, state, space, incident_id, lambda i: lifecycle.resolve(i, _now()))
 
 
 @router.post("/{incident_id}/link-ticket", response_model=IncidentResource, responses=NOT_FOUND)
@@ -248,10 +194,10 @@ def link_ticket(
     incident_id: str, body: LinkTicket, space: IncidentSpaceWrite, conn: Conn, state: State
 ) -> IncidentResource:
     """Link an issue-tracker ticket to the incident."""
+    return _apply(
+        conn, state, space, incident_id, lambda i: lifecycle.link_ticket(i, body.ticket_id)
+    )
 
-    def edit(incident: Incident) -> Edit:
-        changed = incident.ticket_id != body.ticket_id
-        incident.ticket_id = body.ticket_id
-        return Edit(EventType.TICKET_LINKED, detail={"ticket_id": body.ticket_id}, changed=changed)
 
-    return _apply(conn, state, space, incident_id, edit)
+def _now() -> datetime:
+    return datetime.now(UTC)

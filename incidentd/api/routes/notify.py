@@ -13,9 +13,7 @@ from incidentd.schemas.api.notify import (
     NotifyResult,
     ReadAllResult,
 )
-from incidentd.storage.incident_writes import IncidentNotFoundError
 from incidentd.storage.notifications import (
-    IncidentMergedError,
     as_dict,
     list_notifications,
     mark_all_read,
@@ -45,21 +43,14 @@ def notify(incident_id: str, space: IncidentSpaceWrite, conn: Conn, state: State
     products in the blast radius grew is told about the new ones. Writes a history line and
     an `incident.downstream_notified` event when anyone was told.
     """
-    try:
-        outcome = notify_downstream(
-            conn,
-            space.slug,
-            incident_id,
-            actor=space.principal.email,
-            topic=state.settings.incidents_topic,
-            graphs=state.graphs,
-        )
-    except IncidentNotFoundError as exc:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, f"incident '{incident_id}' not found"
-        ) from exc
-    except IncidentMergedError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    outcome = notify_downstream(  # no such incident: 404; a merged one: 409 (errors.py)
+        conn,
+        space.slug,
+        incident_id,
+        actor=space.principal.email,
+        topic=state.settings.incidents_topic,
+        graphs=state.graphs,
+    )
     return NotifyResult(
         notified_users=outcome.notified_users,
         affected_products=outcome.affected_products,

@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
 
+from incidentd.api.ui import insights
 from incidentd.api.ui.render import STATIC_DIR, error_page
 from incidentd.api.ui.routes import router
 from incidentd.api.ui.session import COOKIE, LoginRequiredError, UiError, clear_cookie, ui_root
@@ -19,6 +20,7 @@ __all__ = ["install", "router"]
 def install(app: FastAPI) -> None:
     """Add the UI's routes, its static files and its HTML error handling to `app`."""
     app.include_router(router)
+    app.include_router(insights.router)
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
 
     async def _ui_error(request: Request, exc: Exception) -> Response:

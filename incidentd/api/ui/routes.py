@@ -17,8 +17,10 @@ from sqlalchemy import text
 from starlette.responses import HTMLResponse, Response
 
 from incidentd.api.deps import AppState, Conn, SpaceAccess, app_state
+from incidentd.api.errors import status_of
 from incidentd.api.routes import incidents, insights, notify
 from incidentd.api.ui.drawing import ROLE_LABELS, ROLE_ORDER, Drawing, ProductFacts, layout
+from incidentd.api.ui.filters import STATUSES, Filters
 from incidentd.api.ui.render import page
 from incidentd.api.ui.session import (
     COOKIE,
@@ -42,6 +44,7 @@ from incidentd.api.ui.session import (
     set_cookie,
     ui_root,
 )
+from incidentd.correlation.lifecycle import LifecycleError
 from incidentd.lineage.graph import LineageGraph
 from incidentd.schemas.api.incidents import IncidentDetail
 from incidentd.schemas.common import Impact, IncidentStatus, Severity
@@ -52,7 +55,6 @@ from incidentd.storage.users import Principal, authenticate
 router = APIRouter(prefix="/ui", include_in_schema=False)
 State = Annotated[AppState, Depends(app_state)]
 PAGE_SIZE = 25
-MAX_SEARCH = 500
 DONE_MESSAGES = {
     "resolved": "Incident resolved.",
     "nothing-new": "Everyone downstream was already told; nobody was notified again.",
@@ -67,7 +69,10 @@ def _incident_url(root: str, slug: str, incident_id: str) -> str:
     return f"{root}/spaces/{quote(slug, safe='')}/incidents/{quote(incident_id, safe='')}"
 
 
-def _common(request: Request, caller: Principal, space: SpaceAccess | None) -> dict[str, Any]:
+def common_context(
+    request: Request, caller: Principal, space: SpaceAccess | None
+) -> dict[str, Any]:
+    """What every signed-in page shows: the user, the space, the CSRF token for its forms."""
     token = session_token(request) or ""
     return {"user": caller, "csrf": csrf_token(token), "space": space, "csrf_field": CSRF_FIELD}
 
@@ -157,7 +162,11 @@ def spaces(request: Request, caller: UiCaller, conn: Conn) -> Response:
         for r in rows
     ]
     return page(
-        request, "spaces.html", title="Spaces", spaces=listed, **_common(request, caller, None)
+        request,
+        "spaces.html",
+        title="Spaces",
+        spaces=listed,
+        **common_context(request, caller, None),
     )
 
 
@@ -170,41 +179,24 @@ def space_home(request: Request, slug: str, space: UiSpace) -> Response:
 # --- incident list --------------------------------------------------------------------------
 
 
-def _pick(value: str | None, allowed: list[str]) -> str:
-    """`value` in its canonical spelling if it is one of `allowed` (any case), else ''."""
-    by_lower = {a.lower(): a for a in allowed}
-    return by_lower.get((value or "").strip().lower(), "")
-
-
 @router.get("/spaces/{slug}/incidents", response_class=HTMLResponse)
 def incident_list(  # noqa: PLR0917 - FastAPI passes query parameters by keyword
     request: Request,
     space: UiSpace,
     caller: UiCaller,
     conn: Conn,
-    status: str | None = None,
-    severity: str | None = None,
-    impact: str | None = None,
-    q: str | None = None,
+    chosen: Filters,
     page_: Annotated[str | None, Query(alias="page")] = None,
 ) -> Response:
     """Incidents of the space, newest first, with filters and pages."""
-    chosen = {
-        "status": _pick(status, [s.value for s in IncidentStatus]),
-        "severity": _pick(severity, [s.value for s in Severity]),
-        "impact": _pick(impact, [i.value for i in Impact]),
-        "q": "".join(c for c in (q or "") if c.isprintable()).strip()[:MAX_SEARCH],
-    }
     number = int(page_) if page_ and page_.isdigit() and 0 < int(page_) < 100_000 else 1
-    flt = incidents.incident_filter(
-        severities=[chosen["severity"]] if chosen["severity"] else None,
-        impacts=[chosen["impact"]] if chosen["impact"] else None,
-        text_to_search=chosen["q"] or None,
-        status_=IncidentStatus(chosen["status"]) if chosen["status"] else None,
-    )
+    try:
+        flt = chosen.incident_filter()
+    except HTTPException as exc:
+        raise _as_ui_error(exc) from exc
     found = incidents.list_(space, conn, flt, skip=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     pages = max(1, -(-found.total // PAGE_SIZE))
-    active = {k: v for k, v in chosen.items() if v}
+    active = chosen.query()
 
     def page_link(n: int) -> str:
         return "?" + urlencode({**active, "page": n} if n > 1 else active)
@@ -223,10 +215,10 @@ def incident_list(  # noqa: PLR0917 - FastAPI passes query parameters by keyword
         older=page_link(number + 1) if number < pages else None,
         chosen=chosen,
         filtered=bool(active),
-        statuses=[s.value for s in IncidentStatus],
+        statuses=STATUSES,
         severities=[s.value for s in Severity],
         impacts=[i.value for i in Impact],
-        **_common(request, caller, space),
+        **common_context(request, caller, space),
     )
 
 
@@ -309,7 +301,9 @@ def blast_radius_drawing(
     return drawing, rows
 
 
-def _as_ui_error(exc: HTTPException) -> UiError:
+def _as_ui_error(exc: HTTPException | LifecycleError) -> UiError:
+    if isinstance(exc, LifecycleError):
+        return UiError(status_of(exc), str(exc))
     return UiError(exc.status_code, str(exc.detail))
 
 
@@ -340,7 +334,7 @@ def incident_page(  # noqa: PLR0917 - FastAPI passes query parameters by keyword
     try:
         detail = incidents.get(incident_id, space, conn, state)
         history = insights.history(incident_id, space, conn)
-    except HTTPException as exc:
+    except (HTTPException, LifecycleError) as exc:
         raise _as_ui_error(exc) from exc
     drawing, rows = blast_radius_drawing(conn, state, detail)
     alerts = {a.alert_id: a for a in detail.alerts}
@@ -358,7 +352,7 @@ def incident_page(  # noqa: PLR0917 - FastAPI passes query parameters by keyword
         can_resolve=detail.status is not IncidentStatus.RESOLVED and detail.merged_into is None,
         can_notify=detail.merged_into is None,
         incident_url=_incident_url(ui_root(request), space.slug, detail.id),
-        **_common(request, caller, space),
+        **common_context(request, caller, space),
     )
 
 
@@ -369,7 +363,7 @@ def resolve(
     """The Resolve button: the JSON API's resolve, then back to the incident."""
     try:
         resource = incidents.resolve(incident_id, space, conn, state)
-    except HTTPException as exc:
+    except (HTTPException, LifecycleError) as exc:
         raise _as_ui_error(exc) from exc
     url = _incident_url(ui_root(request), space.slug, resource.id)
     return _redirect(f"{url}?done=resolved")
@@ -382,7 +376,7 @@ def notify_downstream(
     """The Notify downstream button: the JSON API's notify-downstream, then back."""
     try:
         outcome = notify.notify(incident_id, space, conn, state)
-    except HTTPException as exc:
+    except (HTTPException, LifecycleError) as exc:
         raise _as_ui_error(exc) from exc
     url = _incident_url(ui_root(request), space.slug, incident_id)
     if not outcome.newly_notified:

@@ -1,0 +1,240 @@
+"""Apache Kafka itself, in KRaft mode, for the broker matrix (DESIGN.md, "Tests", item 4).
+
+The jars come from Maven Central through Maven (`tests/support/maven/pom.xml`); they stay in
+~/.m2 and the resolved class path is remembered under ~/.cache/incidentd, so only the first run
+on a machine needs the network. One combined broker/controller listens on two loopback ports,
+keeps its data in a temporary directory (formatted by `kafka.tools.StorageTool`) and is started
+with `kafka.Kafka`; `kill()` and `start()` crash and restart it on the same ports and data.
+"""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO
+
+from incidentd.app.embedded import ServiceError, create_topics, free_port
+
+MAVEN_DIR = Path(__file__).resolve().parent / "maven"
+POM = MAVEN_DIR / "pom.xml"
+LOG_CONFIG = MAVEN_DIR / "log4j2.properties"
+CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "incidentd"
+MAVEN_TIMEOUT_SECONDS = 900.0  # the first download is ~55 MB
+# Small and quick: one JVM shared by a whole test session on a 2-core machine.
+JVM_OPTIONS = ("-Xms256m", "-Xmx768m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1")
+
+
+def class_path() -> str:
+    """The broker's and tools' class path, resolved by Maven once per version of the pom."""
+    digest = hashlib.sha256(POM.read_bytes()).hexdigest()[:16]
+    cached = CACHE_DIR / f"apache-kafka-{digest}.classpath"
+    if cached.exists():
+        jars = cached.read_text().strip()
+        if all(Path(jar).is_file() for jar in jars.split(os.pathsep)):
+            return jars
+    if shutil.which("mvn") is None:
+        raise ServiceError("Apache Kafka for the tests needs Maven (`mvn`) on PATH")
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    out = cached.with_suffix(f".{os.getpid()}.tmp")
+    command = ["mvn", "-B", "-q", "-f", str(POM), "dependency:build-classpath"]
+    done = subprocess.run(
+        [*command, f"-Dmdep.outputFile={out}"],
+        capture_output=True,
+        text=True,
+        timeout=MAVEN_TIMEOUT_SECONDS,
+        check=False,
+    )
+    if done.returncode != 0 or not out.exists():
+        raise ServiceError(
+            f"Maven could not resolve Apache Kafka ({' '.join(command)} exited "
+            f"{done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
+    out.replace(cached)
+    return cached.read_text().strip()
+
+
+def cluster_id() -> str:
+    """A KRaft cluster id: a random UUID, URL-safe base64 without padding, as Kafka makes."""
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not text.startswith("-"):  # Kafka avoids ids a command line would take for a flag
+            return text
+
+
+class ApacheKafka:
+    """A one-node Apache Kafka (KRaft, broker and controller in one JVM) on 127.0.0.1."""
+
+    can_restart = True
+    idempotent_producer = True
+
+    def __init__(self, *, start_timeout: float = 120.0) -> None:
+        self.port = free_port()
+        self.controller_port = free_port()
+        self.start_timeout = start_timeout
+        self._run_dir = Path(tempfile.mkdtemp(prefix="incidentd-kafka-"))
+        self.log_path = self._run_dir / "kafka.log"
+        self.data_dir = self._run_dir / "data"
+        self.config_path = self._run_dir / "server.properties"
+        self._class_path = ""
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log_file: IO[bytes] | None = None
+        self._closed = False
+        atexit.register(self.close)
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """The `host:port` clients bootstrap from."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def is_running(self) -> bool:
+        """Whether the broker's JVM is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def java(self, main: str, *args: str) -> list[str]:
+        """A command line running `main` of the Kafka jars (the tools included)."""
+        if not self._class_path:
+            self._class_path = class_path()
+        return [
+            "java",
+            *JVM_OPTIONS,
+            f"-Dlog4j2.configurationFile={LOG_CONFIG}",
+            "-cp",
+            self._class_path,
+            main,
+            *args,
+        ]
+
+    def start(self) -> None:
+        """Format the storage on first start, then start the broker and wait until it answers."""
+        if self._closed:
+            raise ServiceError("ApacheKafka is closed")
+        if self.is_running:
+            return
+        started = time.monotonic()
+        if not self.config_path.exists():
+            self._format()
+        self._log_file = self.log_path.open("ab")
+        self._proc = subprocess.Popen(
+            self.java("kafka.Kafka", str(self.config_path)),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            cwd=self._run_dir,
+        )
+        self._wait_ready(started + self.start_timeout)
+
+    def kill(self) -> None:
+        """SIGKILL the broker, as a crash would; `start()` brings it back with its data."""
+        self._end(0.0)
+
+    def stop(self, grace: float = 30.0) -> None:
+        """Stop the broker cleanly (SIGTERM), killing it if it takes longer than `grace`."""
+        self._end(grace)
+
+    def restart(self) -> None:
+        """Stop and start the broker on the same ports; topics and offsets survive."""
+        self.stop()
+        self.start()
+
+    def close(self) -> None:
+        """Stop the broker and remove its directory; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        atexit.unregister(self.close)
+        try:
+            self._end(10.0)
+        finally:
+            shutil.rmtree(self._run_dir, ignore_errors=True)
+
+    def create_topics(self, names: Sequence[str], partitions: int = 4) -> None:
+        """Create topics if missing."""
+        create_topics(self.bootstrap_servers, names, partitions)
+
+    def _format(self) -> None:
+        """Write the configuration and format the data directory (`StorageTool format`)."""
+        self.config_path.write_text(self._properties())
+        command = self.java(
+            "kafka.tools.StorageTool", "format", "-t", cluster_id(), "-c", str(self.config_path)
+        )
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=self.start_timeout, check=False
+        )
+        if done.returncode != 0:
+            raise ServiceError(f"formatting Kafka's storage failed:\n{done.stdout}{done.stderr}")
+
+    def _properties(self) -> str:
+        """The broker's configuration: one node, loopback only, sized for tests."""
+        settings = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            "listeners": (
+                f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
+            ),
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "log.dirs": str(self.data_dir),
+            "num.partitions": "4",
+            "offsets.topic.num.partitions": "4",
+            "offsets.topic.replication.factor": "1",
+            "transaction.state.log.num.partitions": "4",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            # Tests join groups often and use 5 s sessions (the default minimum is 6 s).
+            "group.initial.rebalance.delay.ms": "0",
+            "group.min.session.timeout.ms": "1000",
+        }
+        return "".join(f"{key}={value}\n" for key, value in settings.items())
+
+    def _end(self, grace: float) -> None:
+        """Signal the JVM (SIGKILL when `grace` is 0), reap it and close the log."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM if grace > 0 else signal.SIGKILL)
+            try:
+                proc.wait(grace or 10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    def _wait_ready(self, deadline: float) -> None:
+        """Poll until an admin client lists topics; on failure stop and raise with the log."""
+        from kafka.admin import KafkaAdminClient
+
+        last_error: Exception | None = None
+        while time.monotonic() < deadline and self.is_running:
+            try:
+                with KafkaAdminClient(
+                    bootstrap_servers=self.bootstrap_servers, bootstrap_timeout_ms=1000
+                ) as admin:
+                    admin.list_topics()
+                return
+            except Exception as err:  # any failure means "not ready yet"
+                last_error = err
+                time.sleep(0.2)
+        exit_code = self._proc.poll() if self._proc is not None else None
+        self._end(0.0)
+        tail = "\n".join(self.log_path.read_text(errors="replace").splitlines()[-40:])
+        raise ServiceError(
+            f"Apache Kafka on {self.bootstrap_servers} not ready (exit code {exit_code}, "
+            f"last error {last_error!r})\n--- {self.log_path} ---\n{tail}"
+        )
