@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     retry_backoff_max_seconds: float = Field(default=30.0, gt=0)
     shutdown_timeout_seconds: float = Field(default=30.0, gt=0)
 
+    lineage_max_datasets: int = Field(
+        default=1000,
+        ge=1,
+        description="Inputs plus outputs one OpenLineage event may list (more: refused).",
+    )
     max_body_bytes: int = Field(
         default=1024 * 1024,
         ge=1024,
