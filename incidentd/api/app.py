@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 
+import anyio
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
+from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 from starlette.types import Scope
 
-from incidentd.api import errors, ui
-from incidentd.api.admission import Authenticator, AuthMiddleware
+from incidentd.api import errors, probes, ui
+from incidentd.api.admission import Authenticator, AuthMiddleware, OverloadMiddleware
 from incidentd.api.deps import AppState
 from incidentd.api.limits import BodyLimitMiddleware
 from incidentd.api.query_check import reject_unknown_query
@@ -34,6 +35,10 @@ from incidentd.storage.db import make_engine
 from incidentd.storage.graphs import GraphCache
 from incidentd.storage.users import authenticate_token
 
+_GIL_SWITCH_SECONDS = 0.001
+_SPARE_THREADS = 2
+"""Threads beyond the request slots, for `/metrics`, which does not queue for a slot."""
+
 
 def _authenticator(scope: Scope) -> Authenticator:
     state: AppState = scope["app"].state.incidentd
@@ -47,12 +52,25 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not settings.database_url:
             raise RuntimeError("INCIDENTD_DATABASE_URL is not set")
-        engine = make_engine(settings.database_url, pool_size=10)
+        slots = settings.api_concurrency
+        # One slot = one thread = one connection: a request at work never waits for either.
+        engine = make_engine(
+            settings.database_url, pool_size=slots, pool_timeout=settings.api_queue_seconds
+        )
+        anyio.to_thread.current_default_thread_limiter().total_tokens = slots + _SPARE_THREADS
+        # The event loop admits, refuses and probes; with request threads holding the GIL for
+        # the default 5 ms each, a probe would wait tens of milliseconds for its turn.
+        sys.setswitchinterval(_GIL_SWITCH_SECONDS)
         app.state.incidentd = AppState(settings, engine, GraphCache())
+        health = app.state.health = probes.HealthCheck.open(settings.database_url)
+        await health.check()  # ready as soon as the app is: /healthz answers ok at once
+        watcher = asyncio.create_task(health.watch())
         try:
             yield
         finally:
+            watcher.cancel()
             engine.dispose()
+            health.engine.dispose()
 
     app = FastAPI(
         title="incidentd",
@@ -61,9 +79,14 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         dependencies=[Depends(reject_unknown_query)],  # every route, added now or later
     )
-    # Added last = runs first: the caller is known before the body limit is even looked up.
+    # Added last = runs first: a free slot, then the caller, then the body limit.
     app.add_middleware(BodyLimitMiddleware, default_limit=settings.max_body_bytes)
     app.add_middleware(AuthMiddleware, authenticator=_authenticator)
+    app.add_middleware(
+        OverloadMiddleware,
+        slots=settings.api_concurrency,
+        wait_seconds=settings.api_queue_seconds,
+    )
     app.include_router(notify.router)
     app.include_router(subscriptions.router)
     app.include_router(insights.router)  # before incidents: /incidents/summary is no id
@@ -74,6 +97,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(backend.router)  # /api/backend/{tenant}: the asset-incident API
     errors.install(app)  # domain errors -> answers; error bodies in /openapi.json
     ui.install(app)  # the web UI under /ui/ (routes, static files, HTML errors)
+    probes.install(app)  # /healthz, /metrics, 503 for an exhausted pool or a database down
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -90,18 +114,5 @@ def create_app(settings: Settings) -> FastAPI:
         # out of range): the request is at fault, not the server.
         reason = str(exc.orig).splitlines()[0] if exc.orig else "invalid value"
         return JSONResponse(status_code=422, content={"detail": f"value not accepted: {reason}"})
-
-    @app.get("/healthz", include_in_schema=False)
-    def healthz(request: Request) -> Response:
-        try:
-            with request.app.state.incidentd.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except Exception:
-            return PlainTextResponse("database unreachable\n", status_code=503)
-        return PlainTextResponse("ok\n")
-
-    @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app

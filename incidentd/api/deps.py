@@ -14,7 +14,7 @@ from incidentd.api.admission import PRINCIPAL
 from incidentd.schemas.settings import Settings
 from incidentd.storage.graphs import GraphCache
 from incidentd.storage.spaces import INCIDENTS_FEATURE
-from incidentd.storage.users import INGEST_ROLE, Principal
+from incidentd.storage.users import INGEST_ROLE, WRITER_ROLES, Principal
 
 _bearer = HTTPBearer(auto_error=False, description="An API token from `incidentd users create`.")
 
@@ -80,7 +80,7 @@ class SpaceAccess:
     @property
     def can_write(self) -> bool:
         """Editors and admins may change things."""
-        return self.role in ("editor", "admin")
+        return self.role in WRITER_ROLES
 
     def require_write(self) -> None:
         """403 for viewers."""

@@ -85,12 +85,21 @@ class Collector:
         try:
             product_id, ref = self.resolve(finding.targets)
             event = AlertEvent.model_validate(self._event(finding, product_id, space or self.space))
+            alert = event.model_dump(mode="json", exclude_none=True)
         except (ValueError, TypeError, OverflowError, RecursionError) as exc:
             self.reject(item, describe(exc))
             return
         if ref is None and product_id not in self.mapped.unresolved:
             self.mapped.unresolved.append(product_id)
-        self.mapped.alerts.append(event.model_dump(mode="json", exclude_none=True))
+        self.mapped.alerts.append(alert)
+
+    def parse(self, model: type[_M], raw: object, item: str) -> _M | None:
+        """One item of the document read as `model`, or None once it is rejected with why."""
+        try:
+            return model.model_validate(raw)
+        except ValueError as exc:
+            self.reject(item, describe(exc))
+            return None
 
     def reject(self, item: str, reason: str) -> None:
         """Record an item that cannot become an alert."""

@@ -53,10 +53,29 @@ class Settings(BaseSettings):
     retry_backoff_max_seconds: float = Field(default=30.0, gt=0)
     shutdown_timeout_seconds: float = Field(default=30.0, gt=0)
 
+    lineage_max_datasets: int = Field(
+        default=1000,
+        ge=1,
+        description="Inputs plus outputs one OpenLineage event may list (more: refused).",
+    )
     max_body_bytes: int = Field(
         default=1024 * 1024,
         ge=1024,
         description="Request-body limit of every API route without a larger one of its own.",
+    )
+
+    api_concurrency: int = Field(
+        default=8,
+        ge=1,
+        le=1024,
+        description="Requests the API works on at once; its request threads and its database "
+        "pool (this many connections, plus as many in overflow) are sized from it.",
+    )
+    api_queue_seconds: float = Field(
+        default=3.0,
+        ge=0,
+        le=60,
+        description="How long a request waits for a free slot before it is answered 503.",
     )
 
     log_format: Literal["auto", "json", "console"] = "auto"

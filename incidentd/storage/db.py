@@ -20,12 +20,22 @@ def sqlalchemy_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def make_engine(url: str, *, pool_size: int = 5) -> Engine:
-    """An engine with pre-ping, so a restarted database is reconnected transparently."""
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 5,
+    max_overflow: int | None = None,
+    pool_timeout: float = 30.0,
+) -> Engine:
+    """An engine with pre-ping, so a restarted database is reconnected transparently.
+
+    `max_overflow` defaults to `pool_size`; `pool_timeout` is how long a checkout may wait.
+    """
     return create_engine(
         sqlalchemy_url(url),
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=pool_size if max_overflow is None else max_overflow,
+        pool_timeout=pool_timeout,
         pool_pre_ping=True,
         pool_recycle=1800,
     )

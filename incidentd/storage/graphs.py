@@ -44,6 +44,12 @@ class GraphCache:
                 self.get(conn, space, versions[space])
         return stale
 
+    def drop(self, spaces: list[str]) -> None:
+        """Forget these spaces' graphs (loaded again when needed)."""
+        with self._lock:
+            for space in spaces:
+                self._graphs.pop(space, None)
+
     def versions(self) -> dict[str, int]:
         """Space -> version of the graph held."""
         with self._lock:

@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter
 from pydantic import ValidationError
 from sqlalchemy import Connection, text
 
-from incidentd.intake import registry
+from incidentd.intake import openlineage, registry
 from incidentd.intake.base import Mapped, ProductRef, Rejected, Source
 from incidentd.lineage.openlineage import LineageDelta
 from incidentd.schemas.alert import AlertEvent
@@ -241,9 +241,8 @@ def enqueue_alerts(conn: Connection, topic: str, records: Sequence[tuple[str, by
     return enqueue(conn, (Message(topic, key, payload) for key, payload in records))
 
 
-OPENLINEAGE = "openlineage"
+OPENLINEAGE = openlineage.NAME
 """The source mapping an OpenLineage RunEvent's `dataQualityAssertions` facets to alerts."""
-_ASSERTIONS_FACET = "dataQualityAssertions"
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,13 +276,14 @@ def apply_run_event(
 
 
 def has_assertions(event: Mapping[str, Any]) -> bool:
-    """Whether any dataset of the event carries a `dataQualityAssertions` facet."""
+    """Whether any dataset of the event carries a `dataQualityAssertions` facet (only then
+    is the event read as checks: lineage alone asks less of an event)."""
     for key in ("inputs", "outputs"):
         datasets = event.get(key)
         for dataset in datasets if isinstance(datasets, list) else ():
             if not isinstance(dataset, Mapping):
                 continue
-            for facets in (dataset.get("inputFacets"), dataset.get("facets")):
-                if isinstance(facets, Mapping) and _ASSERTIONS_FACET in facets:
+            for facets in (dataset.get(k) for k in openlineage.FACET_KEYS):
+                if isinstance(facets, Mapping) and openlineage.FACET in facets:
                     return True
     return False

@@ -12,6 +12,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -295,6 +296,25 @@ class Membership(Base):
     __table_args__ = (
         CheckConstraint(
             "role IN ('viewer', 'editor', 'admin', 'ingest')", name="ck_memberships_role"
+        ),
+    )
+
+
+class DatasetClaim(Base):
+    """The one product (hence space) a dataset belongs to; kept by a trigger on products."""
+
+    __tablename__ = "dataset_claims"
+
+    dataset: Mapped[str] = mapped_column(Text, primary_key=True)
+    space: Mapped[str] = mapped_column(Text)
+    product_id: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["space", "product_id"],
+            ["products.space", "products.id"],
+            ondelete="CASCADE",
+            onupdate="CASCADE",
         ),
     )
 

@@ -12,6 +12,8 @@ INGEST_ROLE = "ingest"
 ROLES = ("viewer", "editor", "admin", INGEST_ROLE)
 """`ingest` may only post alerts (to `/spaces/{slug}/alerts`); the others read, and
 editors and admins change things."""
+WRITER_ROLES = frozenset({"editor", "admin"})
+"""Roles that change a space's incidents and catalog."""
 TOKEN_PREFIX = "idt_"
 _USE_EVERY_SECONDS = 60
 
@@ -28,6 +30,10 @@ class Principal:
     user_id: int
     email: str
     roles: dict[str, str]
+
+    def writes_somewhere(self) -> bool:
+        """Whether the caller may change anything in any space."""
+        return any(role in WRITER_ROLES for role in self.roles.values())
 
 
 def create_user(conn: Connection, email: str, space: str, role: str) -> str:

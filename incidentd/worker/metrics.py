@@ -89,6 +89,11 @@ class WorkerMetrics:
         self.lineage_version = Gauge(
             "incidentd_lineage_version", "Lineage version held, per space.", ["space"], registry=r
         )
+        self.spaces_held = Gauge(
+            "incidentd_spaces_held",
+            "Spaces whose lineage graph or correlation state this worker holds in memory.",
+            registry=r,
+        )
         self.ready = Gauge("incidentd_ready", "1 when the worker can do its work.", registry=r)
         self.deliveries_sent = Counter(
             "incidentd_deliveries_sent",

@@ -202,3 +202,12 @@ def _apply_lineage(
             edges=done.edges_added,
             alerts=len(done.alerts.alerts) if done.alerts else 0,
         )
+    if done.alerts and done.alerts.rejected:
+        first = done.alerts.rejected[0]
+        log.warning(
+            "lineage.assertions_rejected",
+            space=delta.space,
+            rejected=len(done.alerts.rejected),
+            item=first.item,
+            reason=first.reason,
+        )

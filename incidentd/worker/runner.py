@@ -27,6 +27,7 @@ from incidentd.worker.batch import (
 from incidentd.worker.crashpoints import crash_point
 from incidentd.worker.deadletters import Letter, deliver
 from incidentd.worker.metrics import Health, WorkerMetrics, serve
+from incidentd.worker.ownership import Ownership
 from incidentd.worker.parsing import DeadLetter
 from incidentd.worker.pipeline import (
     BatchResult,
@@ -68,6 +69,7 @@ class Worker:
         self.health = Health()
         self.graphs = GraphCache()
         self.states = StateCache()
+        self.ownership = Ownership(self.graphs, self.states)
         self.stopping = threading.Event()
         self._source: Source | None = None
         self._producer: Any = None
@@ -221,6 +223,7 @@ class Worker:
             return None
         self.poll_failures.succeeded(bool(polled))
         self._check_broker()
+        self._follow_assignment()
         # A main loop that stops coming back (a hung group join, a stuck batch) must
         # show on /healthz so the orchestrator can restart the worker.
         self.health.beat("main_loop", max(60.0, 2 * s.max_poll_interval_ms / 1000))
@@ -257,6 +260,8 @@ class Worker:
         if not self._kafka_retry("commit", lambda: self.source.commit(offsets), polled):
             log.warning("commit.abandoned", reason="stopping or partitions reassigned")
             return False
+        self.ownership.note_alerts(alerts)
+        self.metrics.spaces_held.set(len(self.ownership.held()))
         log.debug("batch.done", stored=result.stored, events=result.events, dead=len(batch.dead))
         return True
 
@@ -376,6 +381,7 @@ class Worker:
                 self.stopping.wait(min(wait, max(0.0, deadline - time.monotonic())))
             else:
                 self._check_broker()
+                self._follow_assignment()
                 self._update_lag()  # a batch held back is not committed: the lag shows it
             self.health.beat("main_loop", max(60.0, 2 * self.settings.max_poll_interval_ms / 1000))
             for tp, records in fetched.items():
@@ -417,6 +423,14 @@ class Worker:
         for tp, lag in lags.items():
             self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
         self._lag_reported = set(lags)
+
+    def _follow_assignment(self) -> None:
+        """Drop the spaces of partitions that moved to another member (memory follows them)."""
+        dropped = self.ownership.assigned(self.source.assignment())
+        for space in dropped:
+            self.metrics.lineage_version.remove(space)
+        if dropped:
+            self.metrics.spaces_held.set(len(self.ownership.held()))
 
     def _maybe_refresh_lineage(self) -> None:
         now = time.monotonic()

@@ -59,6 +59,7 @@ class ChannelSender:
         self._gather_seconds = gather_seconds
         self._http = http
         self._reported = -BACKLOG_EVERY_SECONDS
+        self._turn = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="channel-sender", daemon=True)
 
@@ -93,9 +94,12 @@ class ChannelSender:
         sent = 0
         while not self._stop.is_set():
             with self._engine.begin() as conn:
+                self._turn += 1  # rotate: no channel's queue holds the others up
+                names = sorted(self._channels)
+                k = self._turn % max(len(names), 1)
                 rows = outbox.claim_next_in_order(
                     conn,
-                    sorted(self._channels),
+                    names[k:] + names[:k],
                     gather=EventType.ALERT_ADDED.value,
                     gather_channels=[c for c in CHAT if c in self._channels],
                     gather_seconds=self._gather_seconds,

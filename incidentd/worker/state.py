@@ -89,6 +89,17 @@ class StateCache:
         for fingerprint, low in needed.items():
             state.checked[fingerprint] = min(state.checked.get(fingerprint, low), low)
 
+    def drop(self, spaces: list[str]) -> None:
+        """Forget these spaces' state (read again from the database when needed)."""
+        with self._lock:
+            for space in spaces:
+                self._states.pop(space, None)
+
+    def spaces(self) -> set[str]:
+        """Spaces whose state is held."""
+        with self._lock:
+            return set(self._states)
+
     def checkin(self, space: str, state: SpaceState) -> None:
         """Keep `state` (its `seq` set to the committed value) and prune what cannot matter."""
         keep_after = state.newest - 2 * REOPEN_WITHIN

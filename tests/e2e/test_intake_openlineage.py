@@ -1,16 +1,11 @@
 """OpenLineage `dataQualityAssertions` end to end: a RunEvent on the lineage topic adds its
 lineage and fires its failed assertions, a later run posted to `/api/v1/lineage` recovers
-them, and a worker turns both into one incident that resolves itself.
-
-The worker runs in this process so that the assertions mapping is the registry's (the tool
-mapping when installed, else a stand-in following the OpenLineage facet spec).
-"""
+them, and a worker turns both into one incident that resolves itself."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -19,18 +14,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from incidentd.api.app import create_app
-from incidentd.intake import registry
 from incidentd.schemas.lineage import LineageDocument, ProductSpec
 from incidentd.schemas.settings import Settings
 from incidentd.storage.db import make_engine
 from incidentd.storage.lineage import import_document
 from incidentd.storage.spaces import INCIDENTS_FEATURE, upsert_space
 from incidentd.storage.users import create_user
-from incidentd.worker.runner import Worker
-from tests.support.intake import AssertionsSource, registered
 from tests.support.services import TopicSet
 from tests.support.wait import wait_until
-from tests.support.workers import produce
+from tests.support.workers import WorkerProcess, produce, worker_env
 
 SPACE = "shop"
 
@@ -74,19 +66,14 @@ def engine(settings: Settings) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def worker(settings: Settings, engine: Engine) -> Iterator[Worker]:
-    """A running worker with an assertions mapping in the registry."""
-    with ExitStack() as stack:
-        if registry.source("openlineage") is None:
-            stack.enter_context(registered(AssertionsSource()))
-        running = Worker(settings, engine)
-        thread = threading.Thread(target=running.run, name="test-worker", daemon=True)
-        thread.start()
-        try:
-            yield running
-        finally:
-            running.stop()
-            thread.join(30)
+def worker(
+    engine: Engine, migrated_db: str, kafka_bootstrap: str, topics: TopicSet, tmp_path: Path
+) -> Iterator[WorkerProcess]:
+    """One running `incidentd worker`."""
+    proc = WorkerProcess(worker_env(migrated_db, kafka_bootstrap, topics), tmp_path / "worker.log")
+    proc.start()
+    yield proc
+    proc.kill()
 
 
 def run_event(run_id: str, minute: int, not_null_passes: bool) -> dict[str, Any]:
@@ -132,7 +119,7 @@ def state(engine: Engine) -> tuple[list[Any], list[Any], list[Any]]:
 
 
 def test_assertions_on_the_topic_fire_and_a_posted_run_recovers(
-    worker: Worker, engine: Engine, settings: Settings
+    worker: WorkerProcess, engine: Engine, settings: Settings
 ) -> None:
     assert settings.kafka_bootstrap_servers
     failing = run_event("run-1", 0, not_null_passes=False)
@@ -142,7 +129,7 @@ def test_assertions_on_the_topic_fire_and_a_posted_run_recovers(
     wait_until(
         lambda: len(state(engine)[2]) == 1,
         timeout=60,
-        message=lambda: f"no incident from the assertions: {state(engine)}",
+        message=lambda: f"no incident from the assertions: {state(engine)}\n{worker.log_text()}",
     )
     edges, alerts, [incident] = state(engine)
     assert ("orders_clean", "warehouse/orders_mart") in edges

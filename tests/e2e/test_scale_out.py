@@ -1,10 +1,11 @@
-"""Same grouping for 1, 2 or 4 workers consuming related alerts concurrently."""
+"""Same grouping for 1, 2 or 4 workers consuming related alerts concurrently (on Tansu, and
+with 4 workers on Apache Kafka)."""
 
 from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
 from sqlalchemy import text
@@ -13,13 +14,14 @@ from incidentd.storage.db import make_engine
 from incidentd.storage.lineage import import_document
 from incidentd.storage.spaces import INCIDENTS_FEATURE, upsert_space
 from tests.e2e.streams import cascade_stream, expected_groups, regional_lineage, stored_groups
-from tests.support.services import TopicSet
+from tests.support.services import TANSU, BrokerService, TopicSet, matrix_brokers
 from tests.support.wait import wait_until
 from tests.support.workers import (
     TopicReader,
     WorkerProcess,
     alert,
     metric,
+    owned_partitions,
     produce,
     produce_to_partitions,
     worker_env,
@@ -32,17 +34,32 @@ ALERTS = 1500
 # Keyed by space (as incidentd's producers key) one worker gets the space's partition; keyed by
 # product the space is spread over every partition and the workers take turns on its lock:
 # any key is handled correctly.
-@pytest.mark.parametrize(
-    "case", [(1, "space"), (2, "space"), (2, "product"), (4, "product")], ids=str
-)
+Case = tuple[int, Literal["space", "product"]]
+CASES: list[Case] = [(1, "space"), (2, "space"), (2, "product"), (4, "product")]
+# On Apache Kafka the case with most rebalancing and contention only: the others add time and
+# little that depends on the broker.
+APACHE_KAFKA_CASES: list[Case] = [(4, "product")]
+
+
+def broker_cases() -> list[Any]:
+    """(broker, case) pairs for each broker of the matrix."""
+    return [
+        pytest.param(broker, case, id=f"{broker}-{case[0]}-by-{case[1]}")
+        for broker in matrix_brokers()
+        for case in (CASES if broker == TANSU else APACHE_KAFKA_CASES)
+    ]
+
+
+@pytest.mark.parametrize(("matrix_broker", "case"), broker_cases(), indirect=["matrix_broker"])
 def test_grouping_is_the_same_for_any_number_of_workers(
-    case: tuple[int, Literal["space", "product"]],
+    case: Case,
     migrated_db: str,
-    kafka_bootstrap: str,
-    topics: TopicSet,
+    matrix_broker: BrokerService,
+    matrix_topics: TopicSet,
     tmp_path: Path,
 ) -> None:
     workers, key_by = case
+    kafka_bootstrap, topics = matrix_broker.bootstrap_servers, matrix_topics
     lineage = regional_lineage(SPACE, seed=11)
     stream = cascade_stream(SPACE, seed=23, count=ALERTS, lineage=lineage, key_by=key_by)
     expected = expected_groups(stream)
@@ -51,7 +68,13 @@ def test_grouping_is_the_same_for_any_number_of_workers(
     with engine.begin() as conn:
         upsert_space(conn, SPACE, features=[INCIDENTS_FEATURE])
         import_document(conn, lineage)
-    env = worker_env(migrated_db, kafka_bootstrap, topics, INCIDENTD_BATCH_MAX_RECORDS="200")
+    env = worker_env(
+        migrated_db,
+        kafka_bootstrap,
+        topics,
+        broker=matrix_broker,
+        INCIDENTD_BATCH_MAX_RECORDS="200",
+    )
     procs = [WorkerProcess(env, tmp_path / f"worker{i}.log").start() for i in range(workers)]
     try:
         produce(kafka_bootstrap, topics.alerts, stream.records)
@@ -147,27 +170,31 @@ PROCESSED = "incidentd_alerts_processed_total"
 
 
 def _until_both_own_partitions(procs: list[WorkerProcess], bootstrap: str, topics: TopicSet) -> int:
-    """Warm-up records on every partition (of a space that does not exist, so no lock) until
-    each worker has processed some: the group has settled with both members. Returns how
-    many were sent."""
-    for round_ in range(10):
-        records = [
-            (p, alert(f"warmup-{round_}-{p}", "warmup", minute=0, space="warmup")[1])
-            for p in range(WARMUP_PARTITIONS)
-        ]
-        produce_to_partitions(bootstrap, topics.alerts, records)
-        sent = WARMUP_PARTITIONS * (round_ + 1)
-        wait_until(partial(_all_taken, procs, sent), timeout=60)
-        if all(n > 0 for n in _processed(procs)):
-            return sent
-    raise AssertionError("the second worker never got partitions")
+    """Wait until the group has settled with each worker owning alert partitions, then send
+    a warm-up record to every partition (of a space that does not exist, so no lock) and wait
+    until they are stored. Returns how many were sent."""
+
+    def split() -> bool:
+        owned = [owned_partitions(p.metrics_port, topics.alerts) for p in procs]
+        return all(owned) and sum(map(len, owned)) == WARMUP_PARTITIONS
+
+    wait_until(split, timeout=90)
+    base = sum(max(0.0, n) for n in _processed(procs))
+    records = [
+        (p, alert(f"warmup-{p}", "warmup", minute=0, space="warmup")[1])
+        for p in range(WARMUP_PARTITIONS)
+    ]
+    produce_to_partitions(bootstrap, topics.alerts, records)
+    wait_until(partial(_all_taken, procs, base + WARMUP_PARTITIONS), timeout=60)
+    assert split(), "the group moved again"
+    return WARMUP_PARTITIONS
 
 
 def _processed(procs: list[WorkerProcess]) -> list[float]:
     return [metric(p.metrics_port, PROCESSED) for p in procs]
 
 
-def _all_taken(procs: list[WorkerProcess], sent: int) -> bool:
+def _all_taken(procs: list[WorkerProcess], sent: float) -> bool:
     return sum(_processed(procs)) >= sent
 
 
@@ -184,3 +211,39 @@ def _lock_figures(proc: WorkerProcess) -> tuple[float, float, float]:
 def _stored(engine: object) -> int:
     with engine.connect() as conn:  # type: ignore[attr-defined]
         return int(conn.execute(text("SELECT count(*) FROM alerts")).scalar_one())
+
+
+def test_a_space_moves_with_its_partition_when_a_worker_joins(
+    migrated_db: str, kafka_bootstrap: str, topics: TopicSet, tmp_path: Path
+) -> None:
+    """One worker holds both spaces; once a second joins, each holds only the space it owns."""
+    streams = {}
+    engine = make_engine(migrated_db, pool_size=1)
+    for seed, space in enumerate(TWO_SPACES):
+        lineage = regional_lineage(space, seed=seed)
+        streams[space] = cascade_stream(space, seed=50 + seed, count=200, lineage=lineage)
+        with engine.begin() as conn:
+            upsert_space(conn, space, features=[INCIDENTS_FEATURE])
+            import_document(conn, lineage)
+    env = worker_env(migrated_db, kafka_bootstrap, topics, INCIDENTD_BATCH_MAX_RECORDS="50")
+    first = WorkerProcess(env, tmp_path / "worker0.log").start()
+    procs = [first]
+    try:
+        halves = {s: (r[:100], r[100:]) for s, r in ((s, streams[s].records) for s in TWO_SPACES)}
+        produce(kafka_bootstrap, topics.alerts, [r for s in TWO_SPACES for r in halves[s][0]])
+        wait_until(lambda: metric(first.metrics_port, HELD) == 2, timeout=60)
+        procs.append(WorkerProcess(env, tmp_path / "worker1.log").start())
+        warmups = _until_both_own_partitions(procs, kafka_bootstrap, topics)
+        produce(kafka_bootstrap, topics.alerts, [r for s in TWO_SPACES for r in halves[s][1]])
+        wait_until(lambda: _stored(engine) == 400 + warmups, timeout=60)
+        assert sorted(metric(p.metrics_port, HELD) for p in procs) == [1, 1]
+        with engine.connect() as conn:
+            for space in TWO_SPACES:
+                assert stored_groups(conn, space) == expected_groups(streams[space])
+    finally:
+        for proc in procs:
+            proc.kill()
+        engine.dispose()
+
+
+HELD = "incidentd_spaces_held"

@@ -16,23 +16,18 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
-import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from playwright.sync_api import BrowserContext, Page, sync_playwright
 from sqlalchemy import Engine
 
-from incidentd.api.app import create_app
 from incidentd.app.demo_alerts import DEMO_LINEAGE_FILE, DEMO_SPACE, demo_alert_burst
 from incidentd.lineage.document import load_document
 from incidentd.schemas.settings import Settings
@@ -43,10 +38,13 @@ from incidentd.storage.spaces import INCIDENTS_FEATURE, upsert_space
 from incidentd.storage.users import create_user
 from incidentd.worker.parsing import NewAlert, RecordError, parse_alert
 from incidentd.worker.pipeline import process_batch
+from tests.support.live import serve
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "test-output" / "incident-page.png"
 DOCS_SCREENSHOT = ROOT / "docs" / "incident-page.png"
+INSIGHTS_SCREENSHOT = ROOT / "test-output" / "insights-page.png"
+DOCS_INSIGHTS_SCREENSHOT = ROOT / "docs" / "insights-page.png"
 CHROMIUM_ARGS = [
     "--headless=new",
     "--no-sandbox",
@@ -122,34 +120,42 @@ def _prepare_demo(engine: Engine) -> str:
     return token
 
 
+def _serve_demo(migrated_db: str, backlog_days: tuple[int, ...] = ()) -> Iterator[DemoServer]:
+    """The demo (and its burst replayed `backlog_days` days earlier) behind a live API."""
+    engine = make_engine(migrated_db, pool_size=2)
+    graphs = GraphCache()
+    for days in backlog_days:  # older bursts first, as they happened: earlier incidents
+        with engine.begin() as conn:
+            upsert_space(conn, DEMO_SPACE, name="Finance", features=[INCIDENTS_FEATURE])
+            import_document(conn, load_document(DEMO_LINEAGE_FILE))
+        burst = demo_alert_burst(datetime.now(UTC) - timedelta(days=days))
+        alerts = [a for a in (_parsed(value) for _key, value in burst) if a is not None]
+        process_batch(engine, alerts, [], graphs, incidents_topic="t", default_space=None)
+    token = _prepare_demo(engine)
+    try:
+        with serve(Settings(database_url=migrated_db, incidents_topic="t")) as base:
+            yield DemoServer(base, token, engine)
+    finally:
+        engine.dispose()
+
+
+def _parsed(value: bytes) -> NewAlert | None:
+    try:
+        return parse_alert(value)
+    except RecordError:
+        return None
+
+
 @pytest.fixture
 def demo_server(migrated_db: str) -> Iterator[DemoServer]:
-    """uvicorn in a thread on a free 127.0.0.1 port, stopped with `should_exit`."""
-    engine = make_engine(migrated_db, pool_size=2)
-    token = _prepare_demo(engine)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    settings = Settings(database_url=migrated_db, incidents_topic="t")
-    config = uvicorn.Config(create_app(settings), log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="ui-uvicorn", daemon=True
-    )
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped while starting"
-        assert time.monotonic() < deadline, "uvicorn did not start within 30 s"
-        time.sleep(0.05)
-    try:
-        yield DemoServer(f"http://127.0.0.1:{port}", token, engine)
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
-        engine.dispose()
+    """The demo data behind uvicorn on a free 127.0.0.1 port."""
+    yield from _serve_demo(migrated_db)
+
+
+@pytest.fixture
+def history_server(migrated_db: str) -> Iterator[DemoServer]:
+    """The demo data plus six older bursts over the two weeks before."""
+    yield from _serve_demo(migrated_db, backlog_days=(13, 11, 9, 6, 4, 2))
 
 
 def _widest(incidents: list[dict[str, Any]]) -> dict[str, Any]:
@@ -260,5 +266,51 @@ def test_sign_in_list_and_blast_radius_drawing(demo_server: DemoServer) -> None:
             page.click("header form button")  # Sign out
             page.wait_for_url("**/ui/login")
             assert not [c for c in context.cookies() if c["name"] == "incidentd_token"]
+        finally:
+            browser.close()
+
+
+def _follow_every_bar(page: Page, server: DemoServer) -> int:
+    """Each bar of the per-day chart leads to a list of exactly as many incidents."""
+    bars = page.eval_on_selector_all(
+        "svg.chart-per-day a.bar",
+        "els => els.map(e => ({href: e.getAttribute('href'), value: Number(e.dataset.value)}))",
+    )
+    for bar in bars:
+        page.goto(server.base + bar["href"])
+        assert page.locator("tr[data-incident-id]").count() == bar["value"], bar
+    return sum(b["value"] for b in bars)
+
+
+def test_insights_page(history_server: DemoServer) -> None:
+    executable = _chromium()
+    summary = history_server.get(f"/api/backend/{DEMO_SPACE}/incidents/summary")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport=WIDE, device_scale_factor=1)
+            page = context.new_page()
+            page.set_default_timeout(20_000)
+            _sign_in(page, context, history_server)
+            page.goto(f"{history_server.base}/ui/spaces/{DEMO_SPACE}/incidents")
+            page.click("text=Insights")
+            page.wait_for_url("**/insights")
+            for chart in ("per-day", "mttr", "by-tag"):
+                box = page.locator(f"svg.chart-{chart}").bounding_box()
+                assert box is not None and box["width"] > 600 and box["height"] > 100, chart
+            INSIGHTS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(INSIGHTS_SCREENSHOT), full_page=True)
+            if os.environ.get("INCIDENTD_UPDATE_DOCS_SCREENSHOT"):
+                shutil.copyfile(INSIGHTS_SCREENSHOT, DOCS_INSIGHTS_SCREENSHOT)
+            assert page.locator("svg.chart-mttr circle").count() >= 2
+            assert page.inner_text("[data-figure=total]") == str(summary["total"])
+            assert _follow_every_bar(page, history_server) == summary["total"]
+            # a tag bar leads to the open incidents with that tag
+            page.goto(f"{history_server.base}/ui/spaces/{DEMO_SPACE}/insights")
+            first = page.locator("svg.chart-by-tag a.bar").first
+            count = int(first.get_attribute("data-value") or 0)
+            first.locator("rect").click()
+            page.wait_for_url("**/incidents?**")
+            assert page.locator("tr[data-incident-id]").count() == count > 0
         finally:
             browser.close()

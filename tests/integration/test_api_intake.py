@@ -3,6 +3,7 @@ rejections named, unusable or oversized bodies queue nothing, and the `ingest` r
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Iterator
 from typing import Any
 
@@ -183,3 +184,21 @@ def test_an_ingest_token_may_only_post_alerts(world: ApiWorld) -> None:
         params={"space": SPACE},
     )
     assert lineage.status_code == 403
+
+
+def test_a_gzipped_document_is_read_unpacked(world: ApiWorld) -> None:
+    document = {"checks": [{"target": "clean"}]}
+    answer = world.client.post(
+        f"/spaces/{SPACE}/alerts/checks",
+        content=gzip.compress(orjson.dumps(document)),
+        headers={**world.headers("ingest"), "Content-Encoding": "gzip"},
+    )
+    assert answer.status_code == 202, answer.text
+    assert [a["product_id"] for _, _, a in queued(world)] == ["clean"]
+    broken = world.client.post(
+        f"/spaces/{SPACE}/alerts",
+        content=b"\x1f\x8bnot gzip",
+        headers={**world.headers("ingest"), "Content-Encoding": "gzip"},
+    )
+    assert broken.status_code == 400
+    assert len(queued(world)) == 1

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import gzip
-import socket
-import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -14,7 +11,6 @@ import httpx
 import orjson
 import pytest
 import requests
-import uvicorn
 from openlineage.client import OpenLineageClient
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 from openlineage.client.transport.http import (
@@ -26,47 +22,14 @@ from openlineage.client.transport.http import (
 from openlineage.client.uuid import generate_new_uuid
 from sqlalchemy import text
 
-from incidentd.api.app import create_app
 from incidentd.schemas.settings import Settings
 from tests.support.api import SPACE, ApiWorld
+from tests.support.live import serve
 from tests.support.wait import wait_until
 
 ENDPOINT = "api/v1/lineage"
 T = TypeVar("T")
 NO_ALERTS = {"alerts_queued": 0, "alerts_rejected": [], "unresolved_targets": []}
-
-
-@contextmanager
-def serve(settings: Settings) -> Iterator[str]:
-    """The API under uvicorn on a free 127.0.0.1 port, in a background thread; yields its URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True
-    )
-    thread.start()
-
-    def ready() -> bool:
-        if not thread.is_alive():
-            raise AssertionError("uvicorn exited before it was ready")
-        return bool(server.started)
-
-    try:
-        wait_until(ready, timeout=30, message="uvicorn did not start")
-        url = f"http://127.0.0.1:{port}"
-        assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
-        assert not thread.is_alive(), "uvicorn did not stop"
 
 
 @pytest.fixture
@@ -222,9 +185,14 @@ def test_space_of_unclaimed_events(api: ApiWorld, server: str) -> None:
     assert emit(explicit, event)["space"] == "plain"
     assert settled(lambda: version(api, "plain"), 1)
     assert edges(api, "plain") == {("src/a", "src/b")}
+    # src/a is plain's now (its node claims it): finance cannot claim it too.
+    taken = api.client.put(
+        f"/spaces/{SPACE}/products/raw", json={"datasets": ["src/a"]}, headers=api.headers()
+    )
+    assert taken.status_code == 409 and "plain" not in taken.text
     # A claim beats ?space=: the event lands where its datasets' products live.
-    claim(api, "raw", "src/a")
-    assert emit(explicit, run_event(["src/a"], ["src/c"]))["space"] == SPACE
+    claim(api, "raw", "src/z")
+    assert emit(explicit, run_event(["src/z"], ["src/c"]))["space"] == SPACE
     settled(lambda: edges(api), lambda found: ("raw", "src/c") in found)
     bad = client(server, api.tokens["editor"], endpoint=f"{ENDPOINT}?space=Not%20a%20slug")
     assert status_of(bad, run_event(["x/y"], ["x/z"]))[0] == 422
@@ -240,7 +208,8 @@ def test_default_space_setting(api: ApiWorld) -> None:
         other = client(url, api.tokens["outsider"], endpoint=f"{ENDPOINT}?space=other")
         assert emit(other, run_event(["v/a"], ["v/b"]))["space"] == "other"
         # u/a is claimed now (by the node the first event made in `plain`): not the outsider's.
-        assert status_of(other, run_event(["u/a"], ["v/c"]))[0] == 404
+        status, detail = status_of(other, run_event(["u/a"], ["v/c"]))
+        assert status == 409 and "plain" not in detail
     assert settled(lambda: edges(api, "plain"), {("u/a", "u/b")})
     assert settled(lambda: edges(api, "other"), {("v/a", "v/b")})
 
@@ -251,14 +220,18 @@ def test_auth_outcomes(api: ApiWorld, server: str) -> None:
     assert status_of(client(server, None), event)[0] == 401
     assert status_of(client(server, "idt_not-a-token"), event)[0] == 401
     status, detail = status_of(client(server, api.tokens["viewer"]), event)
-    assert status == 403 and "viewer" in detail
-    status, detail = status_of(client(server, api.tokens["outsider"]), event)
-    assert status == 404 and SPACE in detail
+    assert status == 403 and "may not change" in detail
+    # Claimed by a space the outsider is not in: the same answer as for a dataset nobody
+    # claims (no space to put it in), naming nothing of the other space.
+    claimed = status_of(client(server, api.tokens["outsider"]), event)
+    unclaimed = status_of(client(server, api.tokens["outsider"]), run_event(["n/a"], ["s3/x"]))
+    assert claimed[0] == unclaimed[0] == 422 and SPACE not in claimed[1]
     # The outsider's own space via ?space=, for datasets nobody claims.
     own = client(server, api.tokens["outsider"], endpoint=f"{ENDPOINT}?space=other")
     assert emit(own, run_event(["o/a"], ["o/b"]))["space"] == "other"
     settled(lambda: edges(api, "other"), {("o/a", "o/b")})
-    assert status_of(own, event)[0] == 404  # claimed by finance: ?space= does not apply
+    status, detail = status_of(own, event)  # claimed by finance: ?space= does not apply
+    assert status == 409 and SPACE not in detail
     assert ("raw", "s3/x") not in edges(api)
     assert not db(api, "SELECT 1 FROM products WHERE id = 's3/x'")
 

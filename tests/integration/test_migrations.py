@@ -16,10 +16,11 @@ from sqlalchemy.exc import IntegrityError
 from incidentd.storage.db import current_revision, make_engine
 from incidentd.storage.tables import Base
 
-HEAD = "0007"
+HEAD = "0008"
 TABLES = {
     "spaces",
     "products",
+    "dataset_claims",
     "edges",
     "incidents",
     "alerts",

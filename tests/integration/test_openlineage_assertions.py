@@ -4,7 +4,6 @@ leaves neither lineage nor alerts behind."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -15,18 +14,16 @@ from incidentd.storage.graphs import GraphCache
 from incidentd.worker.parsing import DeadLetter
 from incidentd.worker.pipeline import LineageRecord, process_batch
 from tests.support.api import SPACE, ApiWorld
-from tests.support.intake import AssertionsSource, registered
 
 
 @pytest.fixture
-def world(api: ApiWorld) -> Iterator[ApiWorld]:
-    """The API world with `clean` claiming `warehouse/orders_clean`, and the facet mapping."""
+def world(api: ApiWorld) -> ApiWorld:
+    """The API world with `clean` claiming `warehouse/orders_clean`."""
     with api.engine.begin() as conn:
         conn.execute(
             text("UPDATE products SET datasets = '{warehouse/orders_clean}' WHERE id = 'clean'")
         )
-    with registered(AssertionsSource()):
-        yield api
+    return api
 
 
 def run_event(assertions: Any, run_id: str = "run-1") -> dict[str, Any]:
@@ -81,11 +78,24 @@ def test_posted_assertions_are_queued_with_the_lineage(world: ApiWorld) -> None:
     ]
 
 
-def test_an_unusable_facet_leaves_no_lineage_and_no_alerts(world: ApiWorld) -> None:
+def test_an_unusable_assertion_is_rejected_alone(world: ApiWorld) -> None:
+    checks = [*CHECKS, {"assertion": "no_success_field"}]
+    answer = world.client.post("/api/v1/lineage", json=run_event(checks), headers=world.headers())
+    assert answer.status_code == 201, answer.text
+    report = answer.json()
+    assert report["alerts_queued"] == 2 and report["edges_added"] == 1
+    [rejected] = report["alerts_rejected"]
+    assert rejected.startswith("inputs[0].inputFacets.dataQualityAssertions.assertions[2]: ")
+    assert len(outbox(world)) == 2
+
+
+def test_an_event_whose_checks_cannot_be_read_leaves_no_lineage_and_no_alerts(
+    world: ApiWorld,
+) -> None:
     before = edges(world)
-    answer = world.client.post(
-        "/api/v1/lineage", json=run_event("not a list"), headers=world.headers()
-    )
+    event = run_event(CHECKS)
+    del event["eventTime"]
+    answer = world.client.post("/api/v1/lineage", json=event, headers=world.headers())
     assert answer.status_code == 422
     assert answer.json()["detail"].startswith("unusable dataQualityAssertions: ")
     assert edges(world) == before
@@ -109,7 +119,8 @@ def test_the_worker_queues_assertions_in_the_batch_and_dead_letters_a_bad_facet(
     world: ApiWorld,
 ) -> None:
     good = run_event(CHECKS, "run-good")
-    bad = run_event({"assertions": "?"}, "run-bad")
+    bad = run_event(CHECKS, "run-bad")
+    del bad["eventTime"]
     bad["outputs"] = [{"namespace": "warehouse", "name": "never_linked"}]
     result = process_batch(
         world.engine,
@@ -121,7 +132,7 @@ def test_the_worker_queues_assertions_in_the_batch_and_dead_letters_a_bad_facet(
         alerts_topic="alerts",
     )
     assert [(d.offset, d.error_type) for d in result.dead_letters] == [(2, "invalid_lineage")]
-    assert "dataQualityAssertions.assertions must be a list" in result.dead_letters[0].error
+    assert "eventTime" in result.dead_letters[0].error
     assert ("clean", "warehouse/orders_mart") in edges(world)
     assert ("clean", "warehouse/never_linked") not in edges(world)
     with world.engine.connect() as conn:

@@ -54,38 +54,3 @@ def registered(source: Any) -> Iterator[None]:
             del registry.SOURCES[source.name]
         else:
             registry.SOURCES[source.name] = previous
-
-
-class AssertionsSource:
-    """Stands in for the OpenLineage assertions mapping: one alert per input assertion."""
-
-    name = "openlineage"
-
-    def map(self, document: Mapping[str, Any], *, space: str, products: Products) -> Mapped:
-        """`success: false` fires, `true` recovers; a facet without a list is unusable."""
-        out = Mapped()
-        for dataset in document.get("inputs") or []:
-            facet = (dataset.get("inputFacets") or {}).get("dataQualityAssertions")
-            if facet is None:
-                continue
-            if not isinstance(facet.get("assertions"), list):
-                raise IntakeError("dataQualityAssertions.assertions must be a list")
-            target = f"{dataset['namespace']}/{dataset['name']}"
-            ref = products.resolve(target)
-            if ref is None:
-                out.unresolved.append(target)
-            for check in facet["assertions"]:
-                out.alerts.append(
-                    {
-                        "schema_version": 1,
-                        "alert_id": f"{document['run']['runId']}/{target}/{check['assertion']}",
-                        "space": space,
-                        "product_id": ref.product_id if ref else target,
-                        "alert_type": "quality_check_failed",
-                        "status": "resolved" if check["success"] else "firing",
-                        "severity": "high",
-                        "occurred_at": document["eventTime"],
-                        "fingerprint": f"{target}/{check['assertion']}",
-                    }
-                )
-        return out

@@ -190,13 +190,28 @@ def alert(
 
 def metric(port: int, name: str) -> float:
     """Sum of a Prometheus metric's samples on a worker."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-            body = resp.read().decode()
-    except OSError:
+    body = scrape(port)
+    if body is None:
         return -1.0  # not listening yet
     pattern = re.compile(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", re.M)
     return sum(float(v) for v in pattern.findall(body))
+
+
+def scrape(port: int) -> str | None:
+    """A worker's /metrics text; None while it is not listening."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            return str(resp.read().decode())
+    except OSError:
+        return None
+
+
+def owned_partitions(port: int, topic: str) -> set[int]:
+    """The partitions of `topic` a worker reports lag for: those assigned to it."""
+    pattern = re.compile(
+        rf'^incidentd_consumer_lag{{partition="(\d+)",topic="{re.escape(topic)}"}} ', re.M
+    )
+    return {int(p) for p in pattern.findall(scrape(port) or "")}
 
 
 def now_ms() -> float:
