@@ -98,9 +98,10 @@ def _finding(check: _Check, scan: _Scan, metric_names: Mapping[str, str]) -> Fin
     source = check.data_source or scan.default_data_source
     table = check.table
     targets = [f"{source}/{table}" if source and table else "", table or ""]
-    run = stable_id(
-        *(str(p) for p in (scan.definition_name, scan.scan_start_timestamp, scan.data_timestamp))
-    )
+    # Soda names no scan id and times to the second: the measured value tells apart two scans
+    # of one definition in the same second.
+    moments = (scan.definition_name, scan.scan_start_timestamp, scan.data_timestamp)
+    run = stable_id(*(str(p) for p in moments), str(check.diagnostics.get("value")))
     label = check.name or check.identity
     return Finding(
         run_id=run,
