@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 from collections.abc import Iterator
 from types import FrameType
@@ -13,9 +12,13 @@ import pytest
 
 from tests.support.apache_kafka import ApacheKafka
 from tests.support.services import (
+    APACHE_KAFKA,
+    BROKERS_ENV,
+    TANSU,
     BrokerService,
     PostgresService,
     TopicSet,
+    matrix_brokers,
     open_broker,
     open_postgres,
 )
@@ -64,25 +67,11 @@ def broker() -> Iterator[BrokerService]:
         service.close()
 
 
-# The broker matrix: tests taking `matrix_broker` run once per broker named here. "tansu" is the
-# session broker above (the embedded Tansu unless the environment names another), "apache-kafka"
-# Apache Kafka itself from Maven Central (tests/support/apache_kafka.py).
-BROKERS_ENV = "INCIDENTD_TEST_BROKERS"
-BROKER_KINDS = ("tansu", "apache-kafka")
-
-
-def _matrix() -> list[str]:
-    """The brokers of the matrix: `INCIDENTD_TEST_BROKERS` (comma-separated) or both."""
-    chosen = [k.strip() for k in os.environ.get(BROKERS_ENV, ",".join(BROKER_KINDS)).split(",")]
-    unknown = set(chosen) - set(BROKER_KINDS)
-    if unknown or not chosen:
-        raise ValueError(f"{BROKERS_ENV} takes a list of {BROKER_KINDS}, got {sorted(unknown)}")
-    return chosen
-
-
 @pytest.fixture(scope="session")
 def apache_kafka() -> Iterator[ApacheKafka]:
     """The session's Apache Kafka (KRaft), started the first time a test asks for it."""
+    if APACHE_KAFKA not in matrix_brokers():
+        pytest.skip(f"{BROKERS_ENV} leaves Apache Kafka out")
     service = ApacheKafka()
     try:
         service.start()
@@ -91,10 +80,10 @@ def apache_kafka() -> Iterator[ApacheKafka]:
         service.close()
 
 
-@pytest.fixture(params=_matrix())
+@pytest.fixture(params=matrix_brokers())
 def matrix_broker(request: pytest.FixtureRequest) -> BrokerService:
     """Each broker of the matrix in turn (the test runs once per broker)."""
-    name = "broker" if request.param == "tansu" else "apache_kafka"
+    name = "broker" if request.param == TANSU else "apache_kafka"
     service: BrokerService = request.getfixturevalue(name)
     return service
 

@@ -29,6 +29,7 @@ from incidentd.api.routes import (
     lineage,
     notify,
     subscriptions,
+    tokens,
 )
 from incidentd.schemas.settings import Settings
 from incidentd.storage.db import make_engine
@@ -89,6 +90,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.include_router(notify.router)
     app.include_router(subscriptions.router)
+    app.include_router(tokens.router)
     app.include_router(insights.router)  # before incidents: /incidents/summary is no id
     app.include_router(incidents.router)
     app.include_router(catalog.router)

@@ -14,7 +14,7 @@ from incidentd.api.admission import PRINCIPAL
 from incidentd.schemas.settings import Settings
 from incidentd.storage.graphs import GraphCache
 from incidentd.storage.spaces import INCIDENTS_FEATURE
-from incidentd.storage.users import INGEST_ROLE, Principal
+from incidentd.storage.users import INGEST_ROLE, WRITER_ROLES, Principal
 
 _bearer = HTTPBearer(auto_error=False, description="An API token from `incidentd users create`.")
 
@@ -80,13 +80,21 @@ class SpaceAccess:
     @property
     def can_write(self) -> bool:
         """Editors and admins may change things."""
-        return self.role in ("editor", "admin")
+        return self.role in WRITER_ROLES
 
     def require_write(self) -> None:
         """403 for viewers."""
         if not self.can_write:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN, f"role '{self.role}' may not change anything here"
+            )
+
+    def require_admin(self) -> None:
+        """403 for every role but admin."""
+        if self.role != "admin":
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"role '{self.role}' may not administer space '{self.slug}'",
             )
 
     def require_incidents(self) -> None:
@@ -142,5 +150,12 @@ def incident_space_for_write(space: Space) -> SpaceAccess:
     return space
 
 
+def admin_space(space: Space) -> SpaceAccess:
+    """A space the caller administers (subscriptions, members' tokens)."""
+    space.require_admin()
+    return space
+
+
+AdminSpace = Annotated[SpaceAccess, Depends(admin_space)]
 IncidentSpace = Annotated[SpaceAccess, Depends(incident_space)]
 IncidentSpaceWrite = Annotated[SpaceAccess, Depends(incident_space_for_write)]

@@ -13,6 +13,7 @@ from rich.table import Table
 from incidentd.app.ingest_cli import ingest_app
 from incidentd.app.logs import configure_logging
 from incidentd.app.subscriptions_cli import subscriptions_app
+from incidentd.app.tokens_cli import tokens_app
 from incidentd.schemas.settings import Settings
 
 app = typer.Typer(
@@ -196,6 +197,7 @@ def dlq_replay(
 
 users_app = typer.Typer(help="Manage API users.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+users_app.add_typer(tokens_app, name="tokens")
 
 
 @users_app.command("create")
@@ -210,10 +212,11 @@ def users_create(
     from incidentd.storage.db import make_engine
     from incidentd.storage.users import create_user
 
-    engine = make_engine(_database_url(_settings()), pool_size=1)
+    settings = _settings()
+    engine = make_engine(_database_url(settings), pool_size=1)
     try:
         with engine.begin() as conn:
-            token = create_user(conn, email, space, role)
+            token = create_user(conn, email, space, role, days=settings.token_days or None)
     except ValueError as exc:
         err.print(f"[red]cannot create user:[/red] {exc}")
         raise typer.Exit(2) from exc

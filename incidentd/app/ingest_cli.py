@@ -87,7 +87,7 @@ def run(tool: str, load: Callable[[], dict[str, Any]], space: str, *, dry_run: b
         result = _map_and_queue(settings, source, document, space, dry_run=dry_run)
     except (ArtifactError, IntakeError, LookupError) as exc:
         _fail(f"{tool}: {exc}")
-    show(result, settings.alerts_topic, dry_run=dry_run)
+    show(result, settings.alerts_topic, dry_run=dry_run, resolved=bool(settings.database_url))
     if result.rejected:
         raise typer.Exit(1)
 
@@ -128,7 +128,7 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
-def show(result: IntakeResult, topic: str, *, dry_run: bool) -> None:
+def show(result: IntakeResult, topic: str, *, dry_run: bool, resolved: bool = True) -> None:
     """The alerts as a table, then rejections, unresolved targets and what was queued."""
     table = Table(title=f"{result.source} -> {len(result.alerts)} alerts of space {result.space}")
     for column in ("status", "severity", "product", "check", "alert_id"):
@@ -149,6 +149,8 @@ def show(result: IntakeResult, topic: str, *, dry_run: bool) -> None:
     if result.unresolved:
         names = ", ".join(result.unresolved)
         console.print(f"no product claims (each is its own node): {escape(names)}")
+    if dry_run and not resolved:
+        console.print("no database: nothing resolved against the catalog")
     if dry_run:
         console.print("dry run: nothing published")
     else:

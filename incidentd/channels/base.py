@@ -20,6 +20,8 @@ import httpx
 Outcome = Literal["sent", "retry", "failed", "skipped"]
 # 408 Request Timeout and 429 Too Many Requests are the client errors worth trying again.
 _RETRYABLE_4XX = (408, 429)
+# A target may ask for a long pause, not for a delivery never to be tried again.
+RETRY_AFTER_MAX_SECONDS = 86_400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,19 +113,21 @@ class DeliveryResult:
 
 
 def retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds a Retry-After header asks for (delta-seconds or an HTTP date); None if absent."""
+    """Seconds a Retry-After header asks for (delta-seconds or an HTTP date, at most a day);
+    None if absent or unreadable."""
     if not value:
         return None
     value = value.strip()
     if value.isdigit():
-        return float(value)
+        return min(float(value), RETRY_AFTER_MAX_SECONDS)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    wait = when.timestamp() - (time.time() if now is None else now)
+    return min(max(0.0, wait), RETRY_AFTER_MAX_SECONDS)
 
 
 def post_json(client: httpx.Client, url: str, body: Any, **headers: str) -> DeliveryResult:

@@ -22,6 +22,11 @@ from incidentd.channels.base import (
 from incidentd.channels.text import Summary, summarize
 
 
+def escape(value: str) -> str:
+    """Text safe in Slack mrkdwn: `&`, `<` and `>` as Slack's entities (no forged links)."""
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def blocks(summary: Summary) -> list[dict[str, Any]]:
     """The Block Kit blocks of a message."""
     fields = [
@@ -32,6 +37,7 @@ def blocks(summary: Summary) -> list[dict[str, Any]]:
         ("Status", summary.status),
         ("Alerts", summary.alerts),
     ]
+    fields = [(k, escape(v)) for k, v in fields]
     out: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": summary.headline[:150]}},
         {

@@ -19,7 +19,6 @@ from incidentd.intake.build import (
     QUALITY_CHECK_FAILED,
     Collector,
     Finding,
-    describe,
     number_text,
     parse_document,
 )
@@ -75,10 +74,8 @@ class AlertmanagerSource:
         collector = Collector(NAME, space, products)
         for index, raw in enumerate(notification.alerts):
             item = f"alerts[{index}]"
-            try:
-                alert = _Alert.model_validate(raw)
-            except ValueError as exc:
-                collector.reject(item, describe(exc))
+            alert = collector.parse(_Alert, raw, item)
+            if alert is None:
                 continue
             problem = _problem(alert, space)
             if problem:

@@ -93,6 +93,14 @@ class Collector:
             self.mapped.unresolved.append(product_id)
         self.mapped.alerts.append(alert)
 
+    def parse(self, model: type[_M], raw: object, item: str) -> _M | None:
+        """One item of the document read as `model`, or None once it is rejected with why."""
+        try:
+            return model.model_validate(raw)
+        except ValueError as exc:
+            self.reject(item, describe(exc))
+            return None
+
     def reject(self, item: str, reason: str) -> None:
         """Record an item that cannot become an alert."""
         self.mapped.rejected.append(Rejected(item=item[:500], reason=reason))

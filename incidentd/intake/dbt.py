@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from incidentd.intake.base import IntakeError, Mapped, Products
-from incidentd.intake.build import Collector, Finding, describe, number, parse_document
+from incidentd.intake.build import Collector, Finding, number, parse_document
 
 NAME = "dbt"
 BUILT = frozenset({"model", "seed", "snapshot"})
@@ -122,10 +122,8 @@ def _map_result(
     collector: Collector, raw: object, index: int, metadata: _Metadata, manifest: _Manifest
 ) -> None:
     item = f"results[{index}]"
-    try:
-        result = _Result.model_validate(raw)
-    except ValueError as exc:
-        collector.reject(item, describe(exc))
+    result = collector.parse(_Result, raw, item)
+    if result is None:
         return
     kind = result.unique_id.split(".", 1)[0]
     if kind != "test" and kind not in BUILT:

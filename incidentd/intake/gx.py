@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from incidentd.intake.base import IntakeError, Mapped, Products, stable_id
-from incidentd.intake.build import Collector, Finding, describe, number, parse_document
+from incidentd.intake.build import Collector, Finding, number, parse_document
 
 NAME = "gx"
 SEVERITY = {"critical": "high", "warning": "medium", "info": "info"}
@@ -66,12 +66,9 @@ class GxSource:
         targets = _targets(meta)
         collector = Collector(NAME, space, products)
         for index, raw in enumerate(validation.results):
-            try:
-                result = _Result.model_validate(raw)
-            except ValueError as exc:
-                collector.reject(f"results[{index}]", describe(exc))
-                continue
-            collector.add(f"results[{index}]", _finding(result, suite, run, targets, meta))
+            result = collector.parse(_Result, raw, f"results[{index}]")
+            if result is not None:
+                collector.add(f"results[{index}]", _finding(result, suite, run, targets, meta))
         return collector.mapped
 
 

@@ -95,10 +95,8 @@ def _facets(event: _Event) -> Iterator[tuple[str, _Dataset, Mapping[str, Any]]]:
 
 
 def _add(collector: Collector, item: str, raw: object, dataset: _Dataset, event: _Event) -> None:
-    try:
-        assertion = _Assertion.model_validate(raw)
-    except ValueError as exc:
-        collector.reject(item, describe(exc))
+    assertion = collector.parse(_Assertion, raw, item)
+    if assertion is None:
         return
     target = f"{dataset.namespace}/{dataset.name}"
     ref = collector.products.resolve(target)

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from incidentd.intake.base import IntakeError, Mapped, Products, stable_id
-from incidentd.intake.build import Collector, Finding, describe, number, parse_document
+from incidentd.intake.build import Collector, Finding, number, parse_document
 
 NAME = "soda"
 OUTCOMES = {"fail": ("high", "fails"), "warn": ("medium", "warns"), "pass": ("medium", "passes")}
@@ -61,10 +61,8 @@ class SodaSource:
         collector = Collector(NAME, space, products)
         for index, raw in enumerate(scan.checks):
             item = f"checks[{index}]"
-            try:
-                check = _Check.model_validate(raw)
-            except ValueError as exc:
-                collector.reject(item, describe(exc))
+            check = collector.parse(_Check, raw, item)
+            if check is None:
                 continue
             if check.outcome not in OUTCOMES:
                 collector.reject(check.name or item, f"Soda did not evaluate it ({check.outcome})")
@@ -100,9 +98,10 @@ def _finding(check: _Check, scan: _Scan, metric_names: Mapping[str, str]) -> Fin
     source = check.data_source or scan.default_data_source
     table = check.table
     targets = [f"{source}/{table}" if source and table else "", table or ""]
-    run = stable_id(
-        *(str(p) for p in (scan.definition_name, scan.scan_start_timestamp, scan.data_timestamp))
-    )
+    # Soda names no scan id and times to the second: the measured value tells apart two scans
+    # of one definition in the same second.
+    moments = (scan.definition_name, scan.scan_start_timestamp, scan.data_timestamp)
+    run = stable_id(*(str(p) for p in moments), str(check.diagnostics.get("value")))
     label = check.name or check.identity
     return Finding(
         run_id=run,

@@ -65,9 +65,22 @@ class LineageDelta:
         return not self.new_products and not self.edges
 
 
-def map_run_event(event: object, claims: Claims, default_space: str | None) -> LineageDelta:
-    """Every input dataset's product feeds every output dataset's product."""
-    parsed = _validate(event)
+MAX_DATASETS = 1000
+"""Inputs plus outputs one event may list (setting `INCIDENTD_LINEAGE_MAX_DATASETS`)."""
+
+
+def map_run_event(
+    event: object,
+    claims: Claims,
+    default_space: str | None,
+    *,
+    max_datasets: int = MAX_DATASETS,
+) -> LineageDelta:
+    """Every input dataset's product feeds every output dataset's product.
+
+    An event listing more than `max_datasets` datasets is refused before any is looked at.
+    """
+    parsed = _validate(event, max_datasets)
     inputs = _unique(parsed.inputs or [])
     outputs = _unique(parsed.outputs or [])
     claimed = {name: claims(name) for name in (*inputs, *outputs)}
@@ -83,10 +96,15 @@ def map_run_event(event: object, claims: Claims, default_space: str | None) -> L
     )
 
 
-def _validate(event: object) -> OpenLineageRunEvent:
+def _validate(event: object, max_datasets: int) -> OpenLineageRunEvent:
     if not isinstance(event, Mapping):
         raise OpenLineageError(
             f"an OpenLineage RunEvent must be a JSON object, got {type(event).__name__}"
+        )
+    listed = sum(len(v) for k in ("inputs", "outputs") if isinstance(v := event.get(k), list))
+    if listed > max_datasets:
+        raise OpenLineageError(
+            f"the event lists {listed} datasets; at most {max_datasets} are accepted"
         )
     try:
         return OpenLineageRunEvent.model_validate(dict(event))

@@ -53,6 +53,21 @@ class Settings(BaseSettings):
     retry_backoff_max_seconds: float = Field(default=30.0, gt=0)
     shutdown_timeout_seconds: float = Field(default=30.0, gt=0)
 
+    token_days: float = Field(
+        default=90,
+        ge=0,
+        description="Days a new API token stays valid unless told otherwise (0: never expires).",
+    )
+    ui_cookie_secure: bool = Field(
+        default=False,
+        description="Always mark the UI's session cookie Secure (behind a TLS-ending proxy); "
+        "otherwise it is Secure when the request came over https.",
+    )
+    lineage_max_datasets: int = Field(
+        default=1000,
+        ge=1,
+        description="Inputs plus outputs one OpenLineage event may list (more: refused).",
+    )
     max_body_bytes: int = Field(
         default=1024 * 1024,
         ge=1024,

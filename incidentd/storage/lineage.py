@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, text
+from sqlalchemy.exc import IntegrityError
 
 from incidentd.lineage.connections import connections_of
 from incidentd.lineage.graph import LineageGraph, ProductInfo
@@ -65,10 +68,41 @@ def _product_values(spec: ProductSpec) -> dict[str, object]:
     }
 
 
+class DatasetClaimedError(ValueError):
+    """A product claims a dataset that already belongs to another product (of any space).
+
+    The message names the dataset, which the caller sent, and nothing of its owner.
+    """
+
+
+_CLAIMED = re.compile(r"\(dataset\)=\((?P<dataset>.*)\) already exists")
+
+
+@contextmanager
+def claims_checked(conn: Connection) -> Iterator[None]:
+    """Turn a second claim of a dataset, refused by the database, into DatasetClaimedError."""
+    try:
+        with conn.begin_nested():
+            yield
+    except IntegrityError as exc:
+        diag = getattr(exc.orig, "diag", None)
+        if getattr(diag, "constraint_name", None) != "dataset_claims_pkey":
+            raise
+        found = _CLAIMED.search(str(getattr(diag, "message_detail", "")))
+        dataset = found.group("dataset") if found else "?"
+        raise DatasetClaimedError(
+            f"dataset '{dataset}' already belongs to another product; "
+            "a dataset belongs to one product of one space"
+        ) from exc
+
+
 def upsert_products(
     conn: Connection, products: Iterable[ProductSpec]
 ) -> tuple[list[str], list[str], int]:
-    """Insert or replace products; returns (added, updated, unchanged count)."""
+    """Insert or replace products; returns (added, updated, unchanged count).
+
+    DatasetClaimedError when a product claims a dataset another product holds.
+    """
     added: list[str] = []
     updated: list[str] = []
     unchanged = 0
@@ -81,15 +115,16 @@ def upsert_products(
         + f"ON CONFLICT (space, id) DO UPDATE SET {sets}, updated_at = now() WHERE {changed_cols} "
         "RETURNING (xmax = 0) AS inserted"
     )
-    for spec in products:
-        row = conn.execute(stmt, _product_values(spec)).first()
-        label = f"{spec.space}/{spec.id}"
-        if row is None:
-            unchanged += 1
-        elif row.inserted:
-            added.append(label)
-        else:
-            updated.append(label)
+    with claims_checked(conn):
+        for spec in products:
+            row = conn.execute(stmt, _product_values(spec)).first()
+            label = f"{spec.space}/{spec.id}"
+            if row is None:
+                unchanged += 1
+            elif row.inserted:
+                added.append(label)
+            else:
+                updated.append(label)
     return added, updated, unchanged
 
 
@@ -97,9 +132,10 @@ def insert_missing_products(conn: Connection, products: Iterable[ProductSpec]) -
     """Insert products that do not exist yet, never touching existing ones; returns new ids."""
     added: list[str] = []
     stmt = text(_INSERT_PRODUCT + "ON CONFLICT (space, id) DO NOTHING RETURNING id")
-    for spec in products:
-        if conn.execute(stmt, _product_values(spec)).first() is not None:
-            added.append(spec.id)
+    with claims_checked(conn):
+        for spec in products:
+            if conn.execute(stmt, _product_values(spec)).first() is not None:
+                added.append(spec.id)
     return added
 
 
@@ -209,13 +245,9 @@ def lineage_versions(conn: Connection) -> dict[str, int]:
 
 
 def claim_of(conn: Connection, dataset: str) -> tuple[str, str] | None:
-    """(space, product id) of the product that lists `dataset`, if any."""
+    """(space, product id) of the one product that lists `dataset`, if any."""
     row = conn.execute(
-        text(
-            "SELECT space, id FROM products WHERE datasets @> ARRAY[CAST(:d AS text)] "
-            "ORDER BY space, id LIMIT 1"
-        ),
-        {"d": dataset},
+        text("SELECT space, product_id FROM dataset_claims WHERE dataset = :d"), {"d": dataset}
     ).first()
     return None if row is None else (str(row[0]), str(row[1]))
 

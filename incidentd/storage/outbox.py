@@ -1,8 +1,9 @@
 """The outbox: every message incidentd sends later is a row here, written in the caller's
 transaction and sent after it commits.
 
-One module writes and reads it: `enqueue` (rows in one statement, in order), `claim_due` (what
-is due for one channel), `mark_sent` / `mark_failed`, `purge` and `backlog`. A row names its
+One module writes and reads it: `enqueue` (rows in one statement, in order), `claim_due` and
+`claim_next_in_order` (what is due for a channel), `mark_sent` / `mark_failed` (a failure
+retried later, or given up), `requeue`, `purge`, `backlog` and `list_rows`. A row names its
 channel (`kafka` for the relay; `email`, `webhook`, … for the channel sender), a topic (a Kafka
 topic, an address, a subscription), a key (the incident, for order) and opaque payload bytes.
 Rows get increasing ids in the order they are enqueued, which is the order they are sent in.
@@ -98,29 +99,20 @@ def enqueue(conn: Connection, messages: Iterable[Message]) -> int:
     return len(docs)
 
 
-def claim_due(
-    conn: Connection,
-    channel: str,
-    *,
-    limit: int,
-    max_attempts: int | None = None,
-    lock: bool = False,
-) -> list[Queued]:
-    """Unsent rows of `channel` that are due now, oldest first.
+def claim_due(conn: Connection, channel: str, *, limit: int) -> list[Queued]:
+    """Unsent rows of `channel` that are due now, oldest first, not locked.
 
-    `max_attempts` leaves out rows that used up their attempts. With `lock`, the rows are
-    locked until the transaction ends and rows another sender holds are skipped; without
-    it the caller serialises senders itself (the relay holds an advisory lock).
+    For a single reader that serialises itself (the relay holds an advisory lock); senders
+    that share a channel use `claim_next_in_order`.
     """
     rows = conn.execute(
         text(
             f"SELECT {_QUEUED} FROM outbox "
             "WHERE channel = :c AND sent_at IS NULL AND failed_at IS NULL "
-            "AND (CAST(:m AS integer) IS NULL OR attempts < CAST(:m AS integer)) "
             "AND (next_attempt_at IS NULL OR next_attempt_at <= now()) "
-            "ORDER BY id LIMIT :n" + (" FOR UPDATE SKIP LOCKED" if lock else "")
+            "ORDER BY id LIMIT :n"
         ),
-        {"c": channel, "m": max_attempts, "n": limit},
+        {"c": channel, "n": limit},
     ).fetchall()
     return [_queued(r) for r in rows]
 
@@ -155,33 +147,39 @@ def claim_next_in_order(
 ) -> list[Queued]:
     """Lock the oldest due row that heads its (channel, topic, key); [] when none is due.
 
-    A row waits while an earlier row of its channel, topic and key is pending, so each key
-    (an incident) is sent in order to each topic (a subscription, an address), by however many
-    senders. Rows of event type `gather` on `gather_channels` are due once `gather_seconds`
-    old and come back with the pending rows of that type right behind them, to go as one.
+    Channels are tried in the order given (callers rotate it, so a long queue on one channel
+    does not hold the others up). A row waits while an earlier row of its channel, topic and
+    key is pending, so each key (an incident) is sent in order to each topic (a subscription,
+    an address), by however many senders. Rows of event type `gather` on `gather_channels`
+    are due once `gather_seconds` old and come back with the pending rows of that type right
+    behind them, to go as one.
     """
-    head = conn.execute(
-        text(
-            f"SELECT {_QUEUED} FROM outbox o "
-            "WHERE o.channel = ANY(CAST(:cs AS text[])) AND o.sent_at IS NULL "
-            "AND o.failed_at IS NULL "
-            "AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= now()) "
-            "AND NOT (o.event_type IS NOT DISTINCT FROM :g AND o.channel = ANY(CAST(:gc AS "
-            "text[])) AND o.created_at > now() - make_interval(secs => CAST(:gs AS "
-            "double precision))) "
-            "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.channel = o.channel "
-            "AND p.topic = o.topic AND p.key IS NOT DISTINCT FROM o.key AND p.id < o.id "
-            "AND p.sent_at IS NULL AND p.failed_at IS NULL) "
-            "ORDER BY o.id LIMIT 1 FOR UPDATE SKIP LOCKED"
-        ),
-        {"cs": list(channels), "g": gather, "gc": list(gather_channels), "gs": gather_seconds},
-    ).first()
-    if head is None:
-        return []
-    first = _queued(head)
-    if gather is None or first.event_type != gather or first.channel not in gather_channels:
-        return [first]
-    return [first, *_followers(conn, first, gather)]
+    for channel in channels:
+        held = gather if channel in gather_channels else None
+        head = conn.execute(_HEAD, {"c": channel, "g": held, "gs": gather_seconds}).first()
+        if head is None:
+            continue
+        first = _queued(head)
+        if held is None or first.event_type != held:
+            return [first]
+        return [first, *_followers(conn, first, held)]
+    return []
+
+
+# Both scans ride partial indexes of pending rows (ix_outbox_unsent for the id order of one
+# channel, ix_outbox_pending_order for the earlier row of the same topic and key), so a claim
+# costs the same however many sent rows wait to be purged.
+_HEAD = text(
+    f"SELECT {_QUEUED} FROM outbox o "
+    "WHERE o.channel = :c AND o.sent_at IS NULL AND o.failed_at IS NULL "
+    "AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= now()) "
+    "AND NOT coalesce(o.event_type = CAST(:g AS text) AND o.created_at > now() - "
+    "make_interval(secs => CAST(:gs AS double precision)), false) "
+    "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.channel = o.channel "
+    "AND p.topic = o.topic AND p.key = o.key AND p.id < o.id "
+    "AND p.sent_at IS NULL AND p.failed_at IS NULL) "
+    "ORDER BY o.id LIMIT 1 FOR UPDATE SKIP LOCKED"
+)
 
 
 def _followers(conn: Connection, first: Queued, event_type: str) -> list[Queued]:
@@ -202,12 +200,11 @@ def _followers(conn: Connection, first: Queued, event_type: str) -> list[Queued]
     return out
 
 
-def mark_sent(conn: Connection, ids: Sequence[int], *, count_attempt: bool = True) -> None:
-    """The rows went out."""
-    attempts = "attempts + 1" if count_attempt else "attempts"
+def mark_sent(conn: Connection, ids: Sequence[int]) -> None:
+    """The rows went out (each attempt counted)."""
     conn.execute(
         text(
-            f"UPDATE outbox SET sent_at = now(), attempts = {attempts} "
+            "UPDATE outbox SET sent_at = now(), attempts = attempts + 1 "
             "WHERE id = ANY(CAST(:ids AS bigint[]))"
         ),
         {"ids": list(ids)},
@@ -228,6 +225,23 @@ def mark_failed(
         ),
         {"ids": [ids] if isinstance(ids, int) else list(ids), "e": error[:1000], "d": retry_in},
     )
+
+
+def postpone(conn: Connection, channel: str, topic: str, seconds: float) -> int:
+    """Hold every pending row of `channel` and `topic` for at least `seconds`; how many.
+
+    After a failed attempt at a target, its other keys wait with it: a target that is down
+    costs one attempt per backoff step, not one per incident.
+    """
+    result = conn.execute(
+        text(
+            "UPDATE outbox SET next_attempt_at = greatest(coalesce(next_attempt_at, now()), "
+            "now() + make_interval(secs => CAST(:s AS double precision))) "
+            "WHERE channel = :c AND topic = :t AND sent_at IS NULL AND failed_at IS NULL"
+        ),
+        {"c": channel, "t": topic, "s": seconds},
+    )
+    return int(result.rowcount)
 
 
 def requeue(conn: Connection, ids: Sequence[int]) -> int:

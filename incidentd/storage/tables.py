@@ -12,6 +12,8 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
+    Identity,
     Index,
     Integer,
     LargeBinary,
@@ -299,15 +301,53 @@ class Membership(Base):
     )
 
 
+class DatasetClaim(Base):
+    """The one product (hence space) a dataset belongs to; kept by a trigger on products."""
+
+    __tablename__ = "dataset_claims"
+
+    dataset: Mapped[str] = mapped_column(Text, primary_key=True)
+    space: Mapped[str] = mapped_column(Text)
+    product_id: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["space", "product_id"],
+            ["products.space", "products.id"],
+            ondelete="CASCADE",
+            onupdate="CASCADE",
+        ),
+    )
+
+
 class ApiToken(Base):
     """A bearer token, stored only as its SHA-256 hash."""
 
     __tablename__ = "api_tokens"
 
     token_hash: Mapped[str] = mapped_column(Text, primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)
     user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id"))
+    name: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("id", name="uq_api_tokens_id"),)
+
+
+class UiSession(Base):
+    """A signed-in web UI session; the cookie holds its id, the table only the id's hash."""
+
+    __tablename__ = "ui_sessions"
+
+    id_hash: Mapped[str] = mapped_column(Text, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(
+        Text, ForeignKey("api_tokens.token_hash", ondelete="CASCADE")
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Notification(Base):

@@ -12,7 +12,11 @@ INGEST_ROLE = "ingest"
 ROLES = ("viewer", "editor", "admin", INGEST_ROLE)
 """`ingest` may only post alerts (to `/spaces/{slug}/alerts`); the others read, and
 editors and admins change things."""
+WRITER_ROLES = frozenset({"editor", "admin"})
+"""Roles that change a space's incidents and catalog."""
 TOKEN_PREFIX = "idt_"
+VALID = "t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())"
+"""SQL condition of a usable token `t`: neither revoked nor expired."""
 _USE_EVERY_SECONDS = 60
 
 
@@ -29,9 +33,18 @@ class Principal:
     email: str
     roles: dict[str, str]
 
+    def writes_somewhere(self) -> bool:
+        """Whether the caller may change anything in any space."""
+        return any(role in WRITER_ROLES for role in self.roles.values())
 
-def create_user(conn: Connection, email: str, space: str, role: str) -> str:
-    """Create the user if new, set their role in `space`, and return a new API token."""
+
+def create_user(
+    conn: Connection, email: str, space: str, role: str, *, days: float | None = None
+) -> str:
+    """Create the user if new, set their role in `space`, and return a new API token.
+
+    The token expires after `days` (None: never).
+    """
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     exists = conn.execute(text("SELECT 1 FROM spaces WHERE slug = :s"), {"s": space}).first()
@@ -53,34 +66,50 @@ def create_user(conn: Connection, email: str, space: str, role: str) -> str:
         ),
         {"u": user_id, "s": space, "r": role},
     )
+    return issue_token(conn, int(user_id), days=days)[1]
+
+
+def issue_token(
+    conn: Connection, user_id: int, *, name: str | None = None, days: float | None = None
+) -> tuple[int, str]:
+    """A new token of the user, valid for `days` (None: never expires); (id, token)."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    conn.execute(
-        text("INSERT INTO api_tokens (token_hash, user_id) VALUES (:h, :u)"),
-        {"h": hash_token(token), "u": user_id},
-    )
-    return token
+    token_id = conn.execute(
+        text(
+            "INSERT INTO api_tokens (token_hash, user_id, name, expires_at) VALUES "
+            "(:h, :u, :n, CASE WHEN CAST(:d AS float) IS NULL THEN NULL "
+            "ELSE now() + make_interval(secs => CAST(:d AS float) * 86400) END) RETURNING id"
+        ),
+        {"h": hash_token(token), "u": user_id, "n": name, "d": days},
+    ).scalar_one()
+    return int(token_id), token
 
 
 def authenticate(conn: Connection, token: str) -> Principal | None:
     """The principal a bearer token belongs to, or None; records the token's use."""
     token_hash = hash_token(token)
     row = conn.execute(
-        text(
-            "SELECT u.id, u.email FROM api_tokens t JOIN users u ON u.id = t.user_id "
-            "WHERE t.token_hash = :h"
-        ),
+        text("SELECT t.user_id FROM api_tokens t WHERE t.token_hash = :h AND " + VALID),
         {"h": token_hash},
     ).first()
     if row is None:
         return None
     _record_use(conn, token_hash)
+    return principal_of(conn, int(row.user_id))
+
+
+def principal_of(conn: Connection, user_id: int) -> Principal | None:
+    """A user with their role in every space, or None when there is no such user."""
+    email = conn.execute(text("SELECT email FROM users WHERE id = :u"), {"u": user_id}).scalar()
+    if email is None:
+        return None
     roles = {
         r.space: r.role
         for r in conn.execute(
-            text("SELECT space, role FROM memberships WHERE user_id = :u"), {"u": row.id}
+            text("SELECT space, role FROM memberships WHERE user_id = :u"), {"u": user_id}
         )
     }
-    return Principal(int(row.id), str(row.email), roles)
+    return Principal(user_id, str(email), roles)
 
 
 def authenticate_token(engine: Engine, token: str) -> Principal | None:

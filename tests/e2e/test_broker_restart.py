@@ -1,9 +1,10 @@
 """The broker killed and restarted mid-stream: the worker waits, says so, and resumes by itself.
 
-The session broker keeps everything in memory, so a restart would lose the topics and the
-committed offsets. This module runs its own Tansu that keeps them in a bucket of a local
-S3-compatible server (moto): killed with SIGKILL and started again on the same port, it comes
-back with every topic, record and committed offset, as a real broker does.
+Run on each broker of the matrix. Apache Kafka keeps its log on disk, so the session's broker
+is killed and started again. The session Tansu keeps everything in memory, so a restart would
+lose the topics and the committed offsets: on Tansu this module runs its own, keeping them in a
+bucket of a local S3-compatible server (moto): killed with SIGKILL and started again on the same
+port, it comes back with every topic, record and committed offset, as a real broker does.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from kafka.errors import RetriableError
 from sqlalchemy import text
 
 from incidentd.app.embedded import EmbeddedBroker
@@ -25,7 +27,7 @@ from tests.e2e.test_failures import (
     uncommitted_unsaved,
 )
 from tests.support.s3 import LocalS3
-from tests.support.services import TopicSet
+from tests.support.services import TANSU, KillableBroker, TopicSet, matrix_brokers
 from tests.support.wait import wait_until
 from tests.support.workers import produce
 
@@ -36,7 +38,7 @@ OUTAGE_SECONDS = 8.0
 
 
 @pytest.fixture(scope="module")
-def persistent_broker() -> Iterator[EmbeddedBroker]:
+def persistent_tansu() -> Iterator[EmbeddedBroker]:
     """A Tansu of this module only, on a fresh port, storing its data in a local S3 bucket."""
     with (
         LocalS3() as s3,
@@ -45,20 +47,29 @@ def persistent_broker() -> Iterator[EmbeddedBroker]:
         yield broker
 
 
+@pytest.fixture(params=matrix_brokers())
+def persistent_broker(request: pytest.FixtureRequest) -> KillableBroker:
+    """A broker that keeps its topics, records and offsets across a kill: each of the matrix."""
+    name = "persistent_tansu" if request.param == TANSU else "apache_kafka"
+    service: KillableBroker = request.getfixturevalue(name)
+    return service
+
+
 @pytest.fixture
 def scenario(
-    migrated_db: str, persistent_broker: EmbeddedBroker, tmp_path: Path
+    migrated_db: str, persistent_broker: KillableBroker, tmp_path: Path
 ) -> Iterator[Scenario]:
     """A 1,200-alert scenario on the persistent broker."""
     topics = TopicSet.unique()
     persistent_broker.create_topics(topics.names, partitions=4)
-    s = Scenario(migrated_db, persistent_broker.bootstrap_servers, topics, tmp_path, count=1200)
+    bootstrap = persistent_broker.bootstrap_servers
+    s = Scenario(migrated_db, bootstrap, topics, tmp_path, count=1200, broker=persistent_broker)
     yield s
     s.close()
 
 
 def test_broker_killed_and_restarted_mid_stream(
-    scenario: Scenario, persistent_broker: EmbeddedBroker
+    scenario: Scenario, persistent_broker: KillableBroker
 ) -> None:
     worker = scenario.start_worker(INCIDENTD_RETRY_BACKOFF_MAX_SECONDS="2")
     assert worker.proc is not None
@@ -90,7 +101,11 @@ def test_broker_killed_and_restarted_mid_stream(
 
     # The restarted broker still has the offsets committed before the kill, and none of them
     # covers an alert that was not saved (read the offsets first: saving precedes committing).
-    committed = committed_offsets(scenario.bootstrap, scenario.topics.group, scenario.topics.alerts)
+    committed = wait_until(
+        lambda: _committed_once_loaded(scenario),
+        timeout=60,
+        message="the restarted broker never answered for the group's offsets",
+    )[0]
     with scenario.engine.connect() as conn:
         saved = {a for (a,) in conn.execute(text("SELECT alert_id FROM alerts"))}
     assert committed, "no committed offsets after the restart: the check would prove nothing"
@@ -100,3 +115,14 @@ def test_broker_killed_and_restarted_mid_stream(
     scenario.check()
     assert worker.proc.poll() is None, scenario.logs()  # resumed, not restarted
     assert uncommitted_unsaved(scenario, committed, saved) == []
+
+
+def _committed_once_loaded(scenario: Scenario) -> tuple[dict[int, int]] | None:
+    """The group's committed offsets, or None while the restarted broker is still loading its
+    groups (Apache Kafka answers NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS meanwhile)."""
+    try:
+        return (
+            committed_offsets(scenario.bootstrap, scenario.topics.group, scenario.topics.alerts),
+        )
+    except RetriableError:
+        return None

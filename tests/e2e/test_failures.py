@@ -37,7 +37,7 @@ from tests.e2e.streams import (
     regional_lineage,
     stored_groups,
 )
-from tests.support.services import PostgresService, TopicSet
+from tests.support.services import TANSU, BrokerService, PostgresService, TopicSet
 from tests.support.wait import wait_until
 from tests.support.workers import TopicReader, WorkerProcess, metric, produce, worker_env
 
@@ -65,7 +65,16 @@ SOAK_TIMEOUT = 300 * SCALE  # pytest-timeout's 300 s per test, times the scale
 class Scenario:
     """A seeded stream, its database, and helpers to watch progress."""
 
-    def __init__(self, db_url: str, bootstrap: str, topics: TopicSet, tmp: Path, count: int):
+    def __init__(
+        self,
+        db_url: str,
+        bootstrap: str,
+        topics: TopicSet,
+        tmp: Path,
+        count: int,
+        *,
+        broker: BrokerService | None = None,
+    ):
         self.stream: Stream = cascade_stream(
             SPACE, seed=5, count=count, lineage=regional_lineage(SPACE, seed=3)
         )
@@ -74,7 +83,9 @@ class Scenario:
         with self.engine.begin() as conn:
             upsert_space(conn, SPACE, features=[INCIDENTS_FEATURE])
             import_document(conn, self.stream.lineage)
-        self.env = worker_env(db_url, bootstrap, topics, INCIDENTD_BATCH_MAX_RECORDS="100")
+        self.env = worker_env(
+            db_url, bootstrap, topics, broker=broker, INCIDENTD_BATCH_MAX_RECORDS="100"
+        )
         self.bootstrap, self.topics, self.tmp = bootstrap, topics, tmp
         self.workers: list[WorkerProcess] = []
         self.figures: dict[str, Any] = {}  # what `check` counted
@@ -201,6 +212,29 @@ def soak_scenario(
     s.close()
 
 
+@pytest.fixture
+def matrix_soak_scenario(
+    migrated_db: str, matrix_broker: BrokerService, matrix_topics: TopicSet, tmp_path: Path
+) -> Iterator[Scenario]:
+    """The soak scenario on each broker of the matrix (Tansu and Apache Kafka)."""
+    s = Scenario(
+        migrated_db,
+        matrix_broker.bootstrap_servers,
+        matrix_topics,
+        tmp_path,
+        count=ALERTS * SCALE,
+        broker=matrix_broker,
+    )
+    yield s
+    s.close()
+
+
+def figures_name(test: str, request: pytest.FixtureRequest) -> str:
+    """The figures' name of a matrix test: the test's, with the broker's unless it is Tansu."""
+    broker = str(request.node.callspec.params["matrix_broker"])
+    return test if broker == TANSU else f"{test}_{broker.replace('-', '_')}"
+
+
 @contextmanager
 def soak_figures(scenario: Scenario, name: str) -> Iterator[dict[str, Any]]:
     """Figures of one soak test, written to soak-<name>.json whether it passes or not."""
@@ -247,10 +281,12 @@ def kill_points(kills: int) -> list[float]:
 
 @pytest.mark.soak
 @pytest.mark.timeout(SOAK_TIMEOUT)
-def test_kill_9_loop_during_a_stream(soak_scenario: Scenario) -> None:
-    scenario = soak_scenario
+def test_kill_9_loop_during_a_stream(
+    matrix_soak_scenario: Scenario, request: pytest.FixtureRequest
+) -> None:
+    scenario = matrix_soak_scenario
     rng = random.Random(99)
-    with soak_figures(scenario, "kill_9_loop") as figures:
+    with soak_figures(scenario, figures_name("kill_9_loop", request)) as figures:
         scenario.start_worker()
         scenario.start_worker()
         scenario.publish()
@@ -403,9 +439,12 @@ def test_database_outage_mid_stream(soak_scenario: Scenario, postgres: PostgresS
 
 @pytest.mark.soak
 @pytest.mark.timeout(SOAK_TIMEOUT)
-def test_workers_joining_and_leaving_mid_stream(soak_scenario: Scenario) -> None:
-    scenario = soak_scenario
-    with soak_figures(scenario, "workers_joining_and_leaving") as figures:
+def test_workers_joining_and_leaving_mid_stream(
+    matrix_soak_scenario: Scenario, request: pytest.FixtureRequest
+) -> None:
+    scenario = matrix_soak_scenario
+    name = figures_name("workers_joining_and_leaving", request)
+    with soak_figures(scenario, name) as figures:
         first = scenario.start_worker()
         scenario.publish()
         total = len(scenario.stream.alerts)

@@ -176,7 +176,7 @@ def _sign_in(page: Page, context: BrowserContext, server: DemoServer) -> None:
     page.fill("#token", server.token)
     page.click("form.stack button[type=submit]")
     page.wait_for_url("**/ui/spaces")
-    cookie = next(c for c in context.cookies() if c["name"] == "incidentd_token")
+    cookie = next(c for c in context.cookies() if c["name"] == "incidentd_session")
     assert cookie.get("httpOnly") and cookie.get("sameSite") == "Strict"
 
 
@@ -265,7 +265,7 @@ def test_sign_in_list_and_blast_radius_drawing(demo_server: DemoServer) -> None:
 
             page.click("header form button")  # Sign out
             page.wait_for_url("**/ui/login")
-            assert not [c for c in context.cookies() if c["name"] == "incidentd_token"]
+            assert not [c for c in context.cookies() if c["name"] == "incidentd_session"]
         finally:
             browser.close()
 

@@ -185,9 +185,14 @@ def test_space_of_unclaimed_events(api: ApiWorld, server: str) -> None:
     assert emit(explicit, event)["space"] == "plain"
     assert settled(lambda: version(api, "plain"), 1)
     assert edges(api, "plain") == {("src/a", "src/b")}
+    # src/a is plain's now (its node claims it): finance cannot claim it too.
+    taken = api.client.put(
+        f"/spaces/{SPACE}/products/raw", json={"datasets": ["src/a"]}, headers=api.headers()
+    )
+    assert taken.status_code == 409 and "plain" not in taken.text
     # A claim beats ?space=: the event lands where its datasets' products live.
-    claim(api, "raw", "src/a")
-    assert emit(explicit, run_event(["src/a"], ["src/c"]))["space"] == SPACE
+    claim(api, "raw", "src/z")
+    assert emit(explicit, run_event(["src/z"], ["src/c"]))["space"] == SPACE
     settled(lambda: edges(api), lambda found: ("raw", "src/c") in found)
     bad = client(server, api.tokens["editor"], endpoint=f"{ENDPOINT}?space=Not%20a%20slug")
     assert status_of(bad, run_event(["x/y"], ["x/z"]))[0] == 422
@@ -203,7 +208,8 @@ def test_default_space_setting(api: ApiWorld) -> None:
         other = client(url, api.tokens["outsider"], endpoint=f"{ENDPOINT}?space=other")
         assert emit(other, run_event(["v/a"], ["v/b"]))["space"] == "other"
         # u/a is claimed now (by the node the first event made in `plain`): not the outsider's.
-        assert status_of(other, run_event(["u/a"], ["v/c"]))[0] == 404
+        status, detail = status_of(other, run_event(["u/a"], ["v/c"]))
+        assert status == 409 and "plain" not in detail
     assert settled(lambda: edges(api, "plain"), {("u/a", "u/b")})
     assert settled(lambda: edges(api, "other"), {("v/a", "v/b")})
 
@@ -214,14 +220,18 @@ def test_auth_outcomes(api: ApiWorld, server: str) -> None:
     assert status_of(client(server, None), event)[0] == 401
     assert status_of(client(server, "idt_not-a-token"), event)[0] == 401
     status, detail = status_of(client(server, api.tokens["viewer"]), event)
-    assert status == 403 and "viewer" in detail
-    status, detail = status_of(client(server, api.tokens["outsider"]), event)
-    assert status == 404 and SPACE in detail
+    assert status == 403 and "may not change" in detail
+    # Claimed by a space the outsider is not in: the same answer as for a dataset nobody
+    # claims (no space to put it in), naming nothing of the other space.
+    claimed = status_of(client(server, api.tokens["outsider"]), event)
+    unclaimed = status_of(client(server, api.tokens["outsider"]), run_event(["n/a"], ["s3/x"]))
+    assert claimed[0] == unclaimed[0] == 422 and SPACE not in claimed[1]
     # The outsider's own space via ?space=, for datasets nobody claims.
     own = client(server, api.tokens["outsider"], endpoint=f"{ENDPOINT}?space=other")
     assert emit(own, run_event(["o/a"], ["o/b"]))["space"] == "other"
     settled(lambda: edges(api, "other"), {("o/a", "o/b")})
-    assert status_of(own, event)[0] == 404  # claimed by finance: ?space= does not apply
+    status, detail = status_of(own, event)  # claimed by finance: ?space= does not apply
+    assert status == 409 and SPACE not in detail
     assert ("raw", "s3/x") not in edges(api)
     assert not db(api, "SELECT 1 FROM products WHERE id = 's3/x'")
 

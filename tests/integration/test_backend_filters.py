@@ -136,6 +136,8 @@ def test_each_filter(known: ApiWorld, params: dict[str, Any], expected: list[int
         ({"project_ids": "-1"}, "project_ids"),
         ({"from_time": "2026-03-02T00:00:00"}, "from_time"),
         ({"from_time": "2026-03-03T00:00:00Z", "to_time": "2026-03-02T00:00:00Z"}, "from_time"),
+        ({"severity": "HIGH"}, "severities"),  # an unknown parameter names the accepted ones
+        ({"status": "OPEN"}, "text_to_search"),
     ],
 )
 def test_invalid_filters_are_422_naming_the_parameter(
@@ -291,6 +293,37 @@ def test_alerts_by_filters(known: ApiWorld) -> None:
     for bad in ({"source": ["x"]}, {"sources": "x"}, {"upload_dates": ["yesterday"]}):
         response = known.client.post(f"{BASE}/configuration/alerts/by_filters", json=bad, headers=h)
         assert response.status_code == 422, bad
+
+
+def test_the_openapi_document_declares_the_routes_and_their_error_bodies(api: ApiWorld) -> None:
+    document = api.client.get("/openapi.json").json()
+    paths = {p for p in document["paths"] if p.startswith("/api/backend/{tenant}/")}
+    assert paths == {
+        f"/api/backend/{{tenant}}/{p}"
+        for p in (
+            "incidents",
+            "incidents/{incidentId}",
+            "incidents/distribution",
+            "incidents/summary",
+            "configuration/alerts/by_filters",
+        )
+    }
+    listed = document["paths"]["/api/backend/{tenant}/incidents"]["get"]
+    names = {p["name"] for p in listed["parameters"]}
+    assert {
+        "project_ids",
+        "connection_types",
+        "alert_policy_ids",
+        "severities",
+        "impacts",
+        "connection_ids",
+        "from_time",
+        "to_time",
+        "text_to_search",
+    } <= names
+    for code in ("401", "403", "404", "422"):
+        schema = listed["responses"][code]["content"]["application/json"]["schema"]
+        assert schema["$ref"].endswith("/ApiError"), code
 
 
 def test_access_rules(known: ApiWorld) -> None:

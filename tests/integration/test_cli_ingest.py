@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
+from incidentd.app.demo_dbt import DBT_TARGET
 from tests.support.cli import engine_with_space, run_cli
 
 SPACE = "shop"
@@ -72,3 +73,30 @@ def test_an_empty_target_directory_says_what_is_missing(
     assert done.returncode == 2
     assert "no run_results.json (run `dbt build` or `dbt test` first)" in done.stderr
     assert outbox_rows(engine) == 0
+
+
+def test_an_unknown_space_is_refused(engine: Engine, migrated_db: str) -> None:
+    done = ingest(migrated_db, "dbt", str(DBT_TARGET), "--space", "nowhere")
+    assert done.returncode == 2
+    assert "space 'nowhere' does not exist" in done.stderr
+    assert outbox_rows(engine) == 0
+
+
+def test_a_dry_run_needs_no_database_and_a_real_run_does() -> None:
+    dry = ingest("", "dbt", str(DBT_TARGET), "--space", SPACE, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "dbt -> 9 alerts of space shop" in dry.stdout
+    assert "no database: nothing resolved against the catalog" in dry.stdout
+    real = ingest("", "dbt", str(DBT_TARGET), "--space", SPACE)
+    assert real.returncode == 2
+    assert "INCIDENTD_DATABASE_URL is not set" in real.stderr
+
+
+def test_a_run_queues_the_alerts_keyed_by_space(engine: Engine, migrated_db: str) -> None:
+    done = ingest(migrated_db, "dbt", str(DBT_TARGET), "--space", SPACE)
+    assert done.returncode == 0, done.stderr
+    assert "queued 9 alerts for dq.alerts" in done.stdout
+    with engine.connect() as conn:
+        keys = conn.execute(text("SELECT DISTINCT topic, key FROM outbox")).fetchall()
+    assert [tuple(k) for k in keys] == [("dq.alerts", SPACE)]
+    assert outbox_rows(engine) == 9

@@ -101,7 +101,10 @@ def test_a_green_scan_recovers_every_fingerprint(scans: dict[str, dict[str, Any]
     for name, alert in green.items():
         assert alert["status"] == "resolved", name
         assert alert["fingerprint"] == broken[name]["fingerprint"]
-        assert alert["alert_id"] != broken[name]["alert_id"]
+        if broken[name]["status"] == "firing":
+            assert alert["alert_id"] != broken[name]["alert_id"]
+        # Soda's result has no scan id, only times to the second: two scans of one definition
+        # in the same second that both pass a check give the same recovery, once.
 
 
 def test_the_same_result_twice_gives_the_same_alerts(scans: dict[str, dict[str, Any]]) -> None:

@@ -16,10 +16,12 @@ from sqlalchemy.exc import IntegrityError
 from incidentd.storage.db import current_revision, make_engine
 from incidentd.storage.tables import Base
 
-HEAD = "0007"
+HEAD = "0009"
 TABLES = {
     "spaces",
     "products",
+    "ui_sessions",
+    "dataset_claims",
     "edges",
     "incidents",
     "alerts",

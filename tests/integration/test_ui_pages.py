@@ -67,7 +67,7 @@ def test_sign_in_sets_an_httponly_strict_cookie_and_lists_the_users_spaces(api: 
     )
     assert done.status_code == 303 and done.headers["location"] == UI
     cookie = next(
-        c for c in done.headers.get_list("set-cookie") if c.startswith("incidentd_token=")
+        c for c in done.headers.get_list("set-cookie") if c.startswith("incidentd_session=")
     )
     parts = {p.strip().split("=")[0].lower(): p.strip() for p in cookie.split(";")}
     assert "httponly" in parts and parts["samesite"].lower() == "samesite=strict"
@@ -100,10 +100,10 @@ def test_a_bad_token_or_a_stale_form_shows_an_error(api: ApiWorld) -> None:
     bad = client.post("/ui/login", data={"token": "idt_nope", "login_nonce": nonce.attrs["value"]})
     assert bad.status_code == 401
     assert "not valid" in parse(bad.text).find("p", role="alert")[0].text
-    assert "incidentd_token=" not in bad.headers.get("set-cookie", "")
+    assert "incidentd_session=" not in bad.headers.get("set-cookie", "")
     stale = browser(api).post("/ui/login", data={"token": api.tokens["editor"]})
     assert stale.status_code == 403 and "expired" in stale.text
-    assert "incidentd_token=" not in stale.headers.get("set-cookie", "")
+    assert "incidentd_session=" not in stale.headers.get("set-cookie", "")
 
 
 def test_a_revoked_token_and_signing_out_lead_back_to_sign_in(api: ApiWorld) -> None:
@@ -121,7 +121,7 @@ def test_a_revoked_token_and_signing_out_lead_back_to_sign_in(api: ApiWorld) -> 
         conn.execute(text("DELETE FROM api_tokens"))
     revoked = client.get(UI)
     assert revoked.status_code == 303 and revoked.headers["location"].startswith("/ui/login")
-    assert 'incidentd_token=""' in revoked.headers["set-cookie"]
+    assert 'incidentd_session=""' in revoked.headers["set-cookie"]
 
 
 def test_membership_and_feature_are_checked_as_in_the_api(api: ApiWorld) -> None:

@@ -1,8 +1,9 @@
 """A real Prometheus Alertmanager whose webhook receiver is this test process.
 
-The binary comes from `$INCIDENTD_ALERTMANAGER`, the PATH, or `$(go env GOPATH)/bin`; when none
-has it, `go install` builds the pinned release once per machine (minutes, under a file lock).
-Alerts are posted to its API v2; the webhook payloads it sends are collected as JSON.
+The binary is `$INCIDENTD_ALERTMANAGER`, else `alertmanager` or Debian's
+`prometheus-alertmanager` on the PATH (.ci/run installs the Debian package), else one that
+`go install` put in `$(go env GOPATH)/bin`. Alerts are posted to its API v2; the webhook payloads
+it sends are collected as JSON.
 """
 
 from __future__ import annotations
@@ -21,27 +22,25 @@ from typing import Any
 
 import httpx
 
-from tests.support.tools import cache_root, locked
 from tests.support.wait import wait_until
 
-MODULE = "github.com/prometheus/alertmanager/cmd/alertmanager@v0.28.1"
-BUILD_TIMEOUT = 1800
+NAMES = ("alertmanager", "prometheus-alertmanager")
 
 
 def alertmanager_binary() -> Path:
-    """The alertmanager executable, built with `go install` if this machine has none."""
-    for found in (os.environ.get("INCIDENTD_ALERTMANAGER"), shutil.which("alertmanager")):
-        if found:
-            return Path(found)
-    go = shutil.which("go") or "/usr/local/go/bin/go"
-    gopath = subprocess.run(
-        [go, "env", "GOPATH"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    binary = Path(gopath) / "bin" / "alertmanager"
-    with locked(cache_root() / "alertmanager.lock"):
-        if not binary.exists():
-            subprocess.run([go, "install", MODULE], check=True, timeout=BUILD_TIMEOUT)
-    return binary
+    """The alertmanager executable; fails with how to install one when there is none."""
+    found = os.environ.get("INCIDENTD_ALERTMANAGER")
+    found = found or next((w for w in map(shutil.which, NAMES) if w), None)
+    if found:
+        return Path(found)
+    gopath = Path(os.environ.get("GOPATH", Path.home() / "go"))
+    if (gopath / "bin" / "alertmanager").exists():
+        return gopath / "bin" / "alertmanager"
+    raise AssertionError(
+        "no Alertmanager: `apt-get install prometheus-alertmanager` (as .ci/run does), "
+        "`go install github.com/prometheus/alertmanager/cmd/alertmanager@latest`, or set "
+        "INCIDENTD_ALERTMANAGER to the binary"
+    )
 
 
 def _free_port() -> int:

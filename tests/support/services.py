@@ -28,6 +28,12 @@ from incidentd.app.embedded import (
 
 DATABASE_URL_ENV = "INCIDENTD_DATABASE_URL"
 KAFKA_BOOTSTRAP_ENV = "INCIDENTD_KAFKA_BOOTSTRAP_SERVERS"
+# The broker matrix: tests taking the `matrix_broker` fixture run once per broker named in
+# `INCIDENTD_TEST_BROKERS` (comma-separated; default both). "tansu" is the session broker (the
+# embedded Tansu unless the variables above or Docker name another), "apache-kafka" Apache
+# Kafka itself from Maven Central (tests/support/apache_kafka.py).
+BROKERS_ENV = "INCIDENTD_TEST_BROKERS"
+TANSU, APACHE_KAFKA = "tansu", "apache-kafka"
 
 
 class PostgresService(Protocol):
@@ -61,6 +67,15 @@ class PostgresService(Protocol):
         ...
 
 
+def matrix_brokers() -> list[str]:
+    """The brokers of the matrix, from `INCIDENTD_TEST_BROKERS` (default both)."""
+    raw = os.environ.get(BROKERS_ENV, f"{TANSU},{APACHE_KAFKA}")
+    chosen = [kind.strip() for kind in raw.split(",") if kind.strip()]
+    if not chosen or set(chosen) - {TANSU, APACHE_KAFKA}:
+        raise ValueError(f"{BROKERS_ENV} lists {TANSU!r} and/or {APACHE_KAFKA!r}, got {raw!r}")
+    return chosen
+
+
 class BrokerService(Protocol):
     """What tests may do with the Kafka-protocol broker."""
 
@@ -83,6 +98,18 @@ class BrokerService(Protocol):
 
     def close(self) -> None:
         """Release the broker at the end of the session."""
+        ...
+
+
+class KillableBroker(BrokerService, Protocol):
+    """A broker the test can crash and start again, keeping its data."""
+
+    def kill(self) -> None:
+        """SIGKILL it."""
+        ...
+
+    def start(self) -> None:
+        """Start it again on the same address."""
         ...
 
 

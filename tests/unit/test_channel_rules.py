@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from incidentd.channels.base import Delivery, DeliveryResult, retry_after
 from incidentd.channels.registry import check_target, mask
-from incidentd.channels.slack import blocks
+from incidentd.channels.slack import blocks, escape
 from incidentd.channels.text import summarize
 from incidentd.schemas.subscription import SubscriptionFilter
 
@@ -119,3 +119,14 @@ def test_links_to_the_incident_page_need_the_public_url() -> None:
         "https://incidentd.example/ui/spaces/finance/incidents/i1"
     )
     assert [b["type"] for b in blocks(summarize(delivery, None))] == ["header", "section"]
+
+
+def test_a_target_cannot_push_a_retry_beyond_a_day() -> None:
+    assert retry_after("99999999999999999999") == 86_400.0
+    assert retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now=0.0) == 86_400.0
+
+
+def test_slack_fields_cannot_forge_links() -> None:
+    assert escape("<https://evil.example|click> & more") == (
+        "&lt;https://evil.example|click&gt; &amp; more"
+    )

@@ -6,6 +6,7 @@ The mapping of incidentd's incidents onto the document's shapes is in the README
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -33,6 +34,7 @@ from incidentd.schemas.api.backend import (
     severities_of,
     truncate_millis,
 )
+from incidentd.schemas.api.errors import ApiError
 from incidentd.schemas.common import Impact, IncidentStatus, Severity
 from incidentd.storage.backend import (
     AlertQuery,
@@ -47,8 +49,10 @@ from incidentd.storage.insights import incident_distribution, incident_summary
 
 router = APIRouter(prefix="/api/backend/{tenant}", tags=["asset incidents"])
 ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such tenant (for you) or incident."},
-    422: {"description": "An invalid filter or body; `detail` says which."},
+    401: {"description": "Missing, invalid or revoked bearer token.", "model": ApiError},
+    403: {"description": "The tenant lacks the `quality.incidents` feature.", "model": ApiError},
+    404: {"description": "No such tenant (for you) or incident.", "model": ApiError},
+    422: {"description": "An invalid filter or body; `detail` says which.", "model": ApiError},
 }
 
 TenantPath = Annotated[str, Path(min_length=1, max_length=63, description="The space slug.")]
@@ -133,11 +137,7 @@ def list_filter(  # noqa: PLR0917 - FastAPI passes query parameters by keyword
 def window_filter(flt: Annotated[AssetFilter, Depends(list_filter)]) -> AssetFilter:
     """The same filters over a window: by default the last 30 days, at most 366."""
     start, end = window(flt.from_time, flt.to_time)
-    return AssetFilter(**{**_fields(flt), "from_time": start, "to_time": end})
-
-
-def _fields(flt: AssetFilter) -> dict[str, Any]:
-    return {name: getattr(flt, name) for name in AssetFilter.__dataclass_fields__}
+    return replace(flt, from_time=start, to_time=end)
 
 
 def _ticket(value: str | None) -> int | str | None:
@@ -218,9 +218,11 @@ def summary(
     )
 
 
-@router.get("/incidents/{incident_id}", response_model=AssetIncidentDetail, responses=ERRORS)
+@router.get("/incidents/{incidentId}", response_model=AssetIncidentDetail, responses=ERRORS)
 def incident(
-    incident_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="The incident's number.")],
+    incident_id: Annotated[
+        int, Path(alias="incidentId", ge=1, le=2**63 - 1, description="The incident's number.")
+    ],
     space: Tenant,
     conn: Conn,
 ) -> AssetIncidentDetail:

@@ -26,6 +26,7 @@ from incidentd.schemas.api.errors import ApiError
 from incidentd.schemas.common import Tier
 from incidentd.schemas.lineage import ProductSpec
 from incidentd.storage.lineage import (
+    DatasetClaimedError,
     StoredProduct,
     delete_edge,
     delete_product,
@@ -164,6 +165,7 @@ def get(product_id: ProductIdPath, space: Space, conn: Conn) -> ProductOut:
         **WRITE,
         200: {"description": "Replaced (or already exactly so)."},
         201: {"description": "Created.", "model": ProductOut},
+        409: error("A dataset it claims belongs to another product (of any space)."),
         422: error("Invalid body, or its `id`/`space` differ from the path."),
     },
 )
@@ -186,7 +188,10 @@ def put(
         space=space.slug,
         **body.model_dump(exclude={"id", "space"}),
     )
-    outcome = put_product(conn, spec, keep_datasets="datasets" not in body.model_fields_set)
+    try:
+        outcome = put_product(conn, spec, keep_datasets="datasets" not in body.model_fields_set)
+    except DatasetClaimedError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     if outcome == "created":
         response.status_code = status.HTTP_201_CREATED
     stored = get_product(conn, space.slug, product_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, Query
 
 from incidentd.api.deps import Conn, IncidentSpace
 from incidentd.api.params import (
@@ -29,6 +29,7 @@ from incidentd.api.params import (
     window,
 )
 from incidentd.api.routes.incidents import NOT_FOUND
+from incidentd.correlation.lifecycle import IncidentNotFoundError
 from incidentd.schemas.api.alerts import AlertPage, AlertSearch, AlertSearchItem
 from incidentd.schemas.api.history import HistoryEntryOut
 from incidentd.schemas.api.insights import DayDistribution, IncidentDistribution, IncidentSummary
@@ -201,7 +202,7 @@ def history(incident_id: str, space: IncidentSpace, conn: Conn) -> list[HistoryE
     """
     rows = incident_history(conn, space.slug, incident_id)
     if rows is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"incident '{incident_id}' not found")
+        raise IncidentNotFoundError(incident_id)
     return [
         HistoryEntryOut(
             state=r.state,

@@ -21,7 +21,8 @@ from incidentd.lineage.openlineage import Claims, OpenLineageError, map_run_even
 from incidentd.schemas.api.catalog import OpenLineageResult
 from incidentd.schemas.common import Slug
 from incidentd.storage.intake import apply_run_event
-from incidentd.storage.lineage import claim_of
+from incidentd.storage.lineage import DatasetClaimedError, claim_of
+from incidentd.storage.users import WRITER_ROLES, Principal
 
 router = APIRouter(prefix="/api/v1", tags=["lineage"])
 State = Annotated[AppState, Depends(app_state)]
@@ -101,13 +102,39 @@ def _gunzip(data: bytes) -> bytes:
     return out
 
 
-def _claims(conn: Conn) -> Claims:
+def _claims(conn: Conn, caller: Principal, foreign: list[str]) -> Claims:
+    """Claims as the caller may see them: one by a space they are not a member of is not
+    shown (the dataset looks unclaimed) but noted in `foreign`, to be refused later."""
+
     def claims(dataset: str) -> tuple[str, str] | None:
         if "\x00" in dataset:
             raise OpenLineageError(f"dataset {dataset!r} contains a NUL character")
-        return claim_of(conn, dataset)
+        hit = claim_of(conn, dataset)
+        if hit is not None and hit[0] not in caller.roles:
+            foreign.append(dataset)
+            return None
+        return hit
 
     return claims
+
+
+def lineage_writer(caller: Caller) -> Principal:
+    """The caller, if they may change lineage somewhere; else 403 before the body is parsed."""
+    if not caller.writes_somewhere():  # a viewer learns nothing, and costs nothing
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "the caller may not change any lineage")
+    return caller
+
+
+def _target(caller: Principal, space: str, named: bool) -> None:
+    """404 unless the caller is a member of `space`, 403 unless they may write there."""
+    role = caller.roles.get(space)
+    if role is None:  # the same answer whether the space exists or not
+        what = f"space '{space}'" if named else "the event's space"
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{what} not found")
+    if role not in WRITER_ROLES:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, f"role '{role}' may not change anything here"
+        )
 
 
 @router.post(
@@ -124,8 +151,9 @@ def _claims(conn: Conn) -> Claims:
     responses={
         400: error("The body is not valid gzip."),
         401: error("Missing, invalid or revoked bearer token."),
-        403: error("The caller is a viewer of the event's space."),
-        404: error("The caller is not a member of the event's space."),
+        403: error("The caller is a viewer of the event's space, or writes nowhere."),
+        404: error("The caller is not a member of the event's space (or it does not exist)."),
+        409: error("A dataset of the event belongs to another space."),
         413: error("The body is too large."),
         415: error("Unsupported `Content-Encoding`."),
         422: error("Not JSON, or an event this service cannot use (says why)."),
@@ -133,7 +161,7 @@ def _claims(conn: Conn) -> Claims:
 )
 @body_limit(MAX_BODY_BYTES)
 def post_run_event(
-    caller: Caller,
+    caller: Annotated[Principal, Depends(lineage_writer)],  # before `event`: checked first
     event: Annotated[object, Depends(run_event)],
     conn: Conn,
     state: State,
@@ -147,19 +175,26 @@ def post_run_event(
 ) -> OpenLineageResult:
     """Add the lineage of an OpenLineage RunEvent to the catalog of its space."""
     default_space = space or state.settings.lineage_default_space
+    foreign: list[str] = []
     try:
-        delta = map_run_event(event, _claims(conn), default_space)
+        delta = map_run_event(
+            event,
+            _claims(conn, caller, foreign),
+            default_space,
+            max_datasets=state.settings.lineage_max_datasets,
+        )
     except OpenLineageError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
-    role = caller.roles.get(delta.space)
-    if role is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"space '{delta.space}' not found")
-    if role not in ("editor", "admin"):
+    _target(caller, delta.space, named=delta.space == space)
+    if foreign:
         raise HTTPException(
-            status.HTTP_403_FORBIDDEN, f"role '{role}' may not change anything here"
+            status.HTTP_409_CONFLICT,
+            f"dataset '{foreign[0]}' belongs to another space; a dataset belongs to one space",
         )
     try:
         done = apply_run_event(conn, delta, event, topic=state.settings.alerts_topic)
+    except DatasetClaimedError as exc:  # claimed by another request since it was looked up
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     except IntakeError as exc:  # the request's transaction rolls back: no lineage either
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, f"unusable dataQualityAssertions: {exc}"

@@ -50,7 +50,8 @@ from incidentd.schemas.api.incidents import IncidentDetail
 from incidentd.schemas.common import Impact, IncidentStatus, Severity
 from incidentd.storage.incident_queries import products_info
 from incidentd.storage.spaces import INCIDENTS_FEATURE
-from incidentd.storage.users import Principal, authenticate
+from incidentd.storage.tokens import close_session, open_session
+from incidentd.storage.users import Principal
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 State = Annotated[AppState, Depends(app_state)]
@@ -127,18 +128,23 @@ def login(request: Request, form: Form, conn: Conn) -> Response:
     if not same(request.cookies.get(LOGIN_COOKIE), form.get("login_nonce", "")):
         return _login_form(request, next_path, "The sign-in form expired. Try again.", 403)
     token = form.get("token", "").strip()
-    principal = authenticate(conn, token) if token and len(token) <= MAX_TOKEN_CHARS else None
-    if principal is None:
-        return _login_form(request, next_path, "That token is not valid (or was revoked).", 401)
+    session = None
+    if token and len(token) <= MAX_TOKEN_CHARS:
+        session = open_session(conn, token, SESSION_SECONDS)
+    if session is None:
+        return _login_form(
+            request, next_path, "That token is not valid (or expired, or was revoked).", 401
+        )
     response = _redirect(next_path or f"{root}/spaces")
-    set_cookie(request, response, COOKIE, token, path=root, max_age=SESSION_SECONDS)
+    set_cookie(request, response, COOKIE, session, path=root, max_age=SESSION_SECONDS)
     clear_cookie(request, response, LOGIN_COOKIE, path=f"{root}/login")
     return response
 
 
 @router.post("/logout")
-def logout(request: Request, caller: CsrfCaller) -> Response:
-    """Forget the session cookie."""
+def logout(request: Request, caller: CsrfCaller, conn: Conn) -> Response:
+    """End the session and forget its cookie."""
+    close_session(conn, session_token(request) or "")
     root = ui_root(request)
     response = _redirect(f"{root}/login")
     clear_cookie(request, response, COOKIE, path=root)

@@ -1,4 +1,8 @@
-"""Sign-in for the web UI: the API token in a cookie, CSRF tokens bound to it."""
+"""Sign-in for the web UI: a server-side session id in a cookie, CSRF tokens bound to it.
+
+The API token pasted into the sign-in form is checked and opens a session; the cookie holds
+only the session's random id, never the token (incidentd.storage.tokens keeps the sessions).
+"""
 
 from __future__ import annotations
 
@@ -12,9 +16,10 @@ from fastapi import Depends, HTTPException, Request
 from starlette.responses import Response
 
 from incidentd.api.deps import Conn, SpaceAccess, space_access
-from incidentd.storage.users import Principal, authenticate
+from incidentd.storage.tokens import session_principal
+from incidentd.storage.users import Principal
 
-COOKIE = "incidentd_token"
+COOKIE = "incidentd_session"
 LOGIN_COOKIE = "incidentd_login_csrf"
 CSRF_FIELD = "csrf_token"
 MAX_FORM_BYTES = 64 * 1024
@@ -46,12 +51,12 @@ def ui_root(request: Request) -> str:
     return f"{request.scope.get('root_path', '')}/ui"
 
 
-def csrf_token(api_token: str) -> str:
-    """The CSRF token of a session: an HMAC of a fixed label keyed by the API token.
+def csrf_token(session: str) -> str:
+    """The CSRF token of a session: an HMAC of a fixed label keyed by the session id.
 
-    It changes with the token (a new sign-in) and tells nothing about the token itself.
+    It changes with every sign-in and tells nothing about the session id itself.
     """
-    return hmac.new(api_token.encode(), b"incidentd-ui-csrf-v1", hashlib.sha256).hexdigest()
+    return hmac.new(session.encode(), b"incidentd-ui-csrf-v1", hashlib.sha256).hexdigest()
 
 
 def same(a: str | None, b: str | None) -> bool:
@@ -67,7 +72,7 @@ def new_login_nonce() -> str:
 def set_cookie(
     request: Request, response: Response, name: str, value: str, *, path: str, max_age: int
 ) -> None:
-    """An HttpOnly, SameSite=Strict cookie (Secure over https)."""
+    """An HttpOnly, SameSite=Strict cookie (Secure over https or by setting)."""
     response.set_cookie(
         name,
         value,
@@ -75,14 +80,20 @@ def set_cookie(
         path=path,
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=_secure(request),
     )
+
+
+def _secure(request: Request) -> bool:
+    """Over https, or always with INCIDENTD_UI_COOKIE_SECURE (TLS ends at a proxy)."""
+    settings = request.app.state.incidentd.settings
+    return request.url.scheme == "https" or bool(settings.ui_cookie_secure)
 
 
 def clear_cookie(request: Request, response: Response, name: str, *, path: str) -> None:
     """Remove a cookie set by `set_cookie`."""
     response.delete_cookie(
-        name, path=path, httponly=True, samesite="strict", secure=request.url.scheme == "https"
+        name, path=path, httponly=True, samesite="strict", secure=_secure(request)
     )
 
 
@@ -115,7 +126,7 @@ Form = Annotated[dict[str, str], Depends(form_fields)]
 
 
 def session_token(request: Request) -> str | None:
-    """The API token in the session cookie, if any."""
+    """The session id in the session cookie, if any."""
     token = request.cookies.get(COOKIE)
     if not token or len(token) > MAX_TOKEN_CHARS:
         return None
@@ -132,7 +143,7 @@ def ui_principal(request: Request, conn: Conn) -> Principal:
     token = session_token(request)
     if token is None:
         raise LoginRequiredError(_here(request) if request.method == "GET" else "")
-    found = authenticate(conn, token)
+    found = session_principal(conn, token)
     if found is None:
         raise LoginRequiredError(
             _here(request) if request.method == "GET" else "", clear_cookie=True

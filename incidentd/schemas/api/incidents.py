@@ -81,7 +81,10 @@ class TimelineEntry(BaseModel):
 
 
 class IncidentPatch(BaseModel):
-    """Fields people may change; a severity or root set here sticks against correlation."""
+    """Fields people may change; a severity or root set here sticks against correlation.
+
+    A null or unchanged field changes nothing; a PATCH that changes nothing is no change.
+    """
 
     model_config = ConfigDict(
         extra="forbid",
