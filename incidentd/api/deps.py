@@ -89,6 +89,14 @@ class SpaceAccess:
                 status.HTTP_403_FORBIDDEN, f"role '{self.role}' may not change anything here"
             )
 
+    def require_admin(self) -> None:
+        """403 for every role but admin."""
+        if self.role != "admin":
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"role '{self.role}' may not administer space '{self.slug}'",
+            )
+
     def require_incidents(self) -> None:
         """403 when the space lacks the incidents feature."""
         if INCIDENTS_FEATURE not in self.features:
@@ -142,5 +150,12 @@ def incident_space_for_write(space: Space) -> SpaceAccess:
     return space
 
 
+def admin_space(space: Space) -> SpaceAccess:
+    """A space the caller administers (subscriptions, members' tokens)."""
+    space.require_admin()
+    return space
+
+
+AdminSpace = Annotated[SpaceAccess, Depends(admin_space)]
 IncidentSpace = Annotated[SpaceAccess, Depends(incident_space)]
 IncidentSpaceWrite = Annotated[SpaceAccess, Depends(incident_space_for_write)]

@@ -52,6 +52,13 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
+def _filter(parts: dict[str, object]) -> SubscriptionFilter:
+    try:
+        return SubscriptionFilter.model_validate(parts)
+    except ValidationError as exc:
+        raise _fail(f"filter: {exc.errors()[0]['msg']}") from exc
+
+
 @subscriptions_app.command("add")
 def add(
     space: Space,
@@ -79,18 +86,15 @@ def add(
     problem = check_target(channel, target)
     if problem is not None:
         raise _fail(f"target: {problem}")
-    try:
-        filter_ = SubscriptionFilter.model_validate(
-            {
-                "event_types": event_type or [],
-                "min_severity": min_severity,
-                "min_impact": min_impact,
-                "tags": tag or [],
-                "products": product or [],
-            }
-        )
-    except ValidationError as exc:
-        raise _fail(f"filter: {exc.errors()[0]['msg']}") from exc
+    filter_ = _filter(
+        {
+            "event_types": event_type or [],
+            "min_severity": min_severity,
+            "min_impact": min_impact,
+            "tags": tag or [],
+            "products": product or [],
+        }
+    )
     secret = new_secret() if channel == "webhook" else None
     with _transaction() as conn:
         if space not in {s.slug for s in list_spaces(conn)}:

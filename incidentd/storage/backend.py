@@ -83,7 +83,9 @@ _SELECT_ASSET_INCIDENTS = f"""
            i.last_alert_at, i.problem_start, i.severity, i.impact, i.status, i.ticket_id,
            first.policy_id, first.policy_name, coalesce(i.description, i.title) AS description,
            i.tags
-    FROM (SELECT *, {PROBLEM_START} AS problem_start FROM incidents WHERE {{where}}) AS i
+    FROM (
+        SELECT *, {PROBLEM_START} AS problem_start FROM incidents WHERE {{where}} {{page}}
+    ) AS i
     LEFT JOIN products AS p ON p.space = i.space AND p.id = i.root_product_id
     LEFT JOIN LATERAL (
         SELECT {_POLICY_ID} AS policy_id, {_POLICY_NAME} AS policy_name
@@ -97,14 +99,13 @@ def list_asset_incidents(
 ) -> list[Row[Any]]:
     """Incidents matching `flt` as assets see them, the latest problem start first."""
     where, params = flt.where(space)
-    page = " OFFSET :skip" + ("" if limit is None else " LIMIT :limit")
+    # Ordered and cut before the joins: the root's catalog row and first alert are read only
+    # for the incidents of the page.
+    order = "ORDER BY problem_start DESC, number DESC"
+    page = f"{order} OFFSET :skip" + ("" if limit is None else " LIMIT :limit")
     return list(
         conn.execute(
-            text(
-                _SELECT_ASSET_INCIDENTS.format(where=where)
-                + " ORDER BY i.problem_start DESC, i.number DESC"
-                + page
-            ),
+            text(_SELECT_ASSET_INCIDENTS.format(where=where, page=page) + f" {order}"),
             {**params, "skip": skip, "limit": limit},
         )
     )
@@ -113,7 +114,7 @@ def list_asset_incidents(
 def asset_incident(conn: Connection, space: str, number: int) -> Row[Any] | None:
     """Incident `number` of `space` as assets see it (merged ones too); None when absent."""
     return conn.execute(
-        text(_SELECT_ASSET_INCIDENTS.format(where="space = :space AND number = :number")),
+        text(_SELECT_ASSET_INCIDENTS.format(where="space = :space AND number = :number", page="")),
         {"space": space, "number": number},
     ).first()
 

@@ -227,6 +227,23 @@ def mark_failed(
     )
 
 
+def postpone(conn: Connection, channel: str, topic: str, seconds: float) -> int:
+    """Hold every pending row of `channel` and `topic` for at least `seconds`; how many.
+
+    After a failed attempt at a target, its other keys wait with it: a target that is down
+    costs one attempt per backoff step, not one per incident.
+    """
+    result = conn.execute(
+        text(
+            "UPDATE outbox SET next_attempt_at = greatest(coalesce(next_attempt_at, now()), "
+            "now() + make_interval(secs => CAST(:s AS double precision))) "
+            "WHERE channel = :c AND topic = :t AND sent_at IS NULL AND failed_at IS NULL"
+        ),
+        {"c": channel, "t": topic, "s": seconds},
+    )
+    return int(result.rowcount)
+
+
 def requeue(conn: Connection, ids: Sequence[int]) -> int:
     """Send these rows again from scratch (sent, failed or waiting); returns how many."""
     result = conn.execute(

@@ -6,7 +6,8 @@ recorded in that same transaction, so several workers share the queue, one incid
 events reach each target in order, and a crash before the commit sends it again (at least
 once; the event id is the receiver's idempotency key). A failure the target may get over
 (a 5xx, a timeout, 408, 429) is retried under the retry policy, after Retry-After when the
-target asked for it; one it will not (another 4xx) fails at once. Failed deliveries stay
+target asked for it, and the target's other deliveries wait with it (a dead target costs one
+attempt per backoff step); one it will not (another 4xx) fails at once. Failed deliveries stay
 visible and can be redelivered. Bursts of `incident.alert_added` to a chat channel wait
 `gather_seconds` and go as one message.
 """
@@ -170,6 +171,8 @@ class ChannelSender:
         if wait is not None and result.retry_after is not None:
             wait = max(wait, result.retry_after)
         outbox.mark_failed(conn, ids, result.detail, wait)
+        if wait is not None:
+            outbox.postpone(conn, channel, rows[0].topic, wait)
         if wait is None:
             self._metrics.deliveries_failed.labels(channel).inc(len(rows))
         else:

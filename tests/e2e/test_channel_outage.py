@@ -3,8 +3,7 @@ when the target comes back it gets every event, in order per incident, verified 
 
 The outage is shortened, not waited for: the retry policy's first wait and ceiling are cut to
 fractions of a second (a ten-minute outage is a handful of attempts at the default ceiling of five
-minutes; here it is "the first event of each incident tried at least three times while the
-target is down").
+minutes; here it is "the target tried at least three times while it is down").
 """
 
 from __future__ import annotations
@@ -117,17 +116,14 @@ def test_a_long_outage_and_a_kill_9_lose_nothing_and_keep_order(
         _produce_rounds(engine, kafka_bootstrap, topics, first)
         expected = 2 * ROUNDS  # one event per incident per round
         wait_until(
-            lambda: (
-                len(rows := _rows(engine)) == expected
-                and all(r.attempts >= 3 for r in _heads(rows))
-            ),
+            lambda: len(rows := _rows(engine)) == expected and max(r.attempts for r in rows) >= 3,
             timeout=60,
             message=lambda: f"{_rows(engine)}\n{first.log_text()[-2000:]}",
         )
         # While an incident's first event is not through, its later ones wait behind it.
         rows = _rows(engine)
         assert all(r.attempts == 0 for r in rows if r not in _heads(rows))
-        assert receiver.received == []
+        assert receiver.received == [] and receiver.attempts >= 3
     finally:
         first.kill()  # SIGKILL, with every delivery pending and being retried
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from incidentd.worker.retry import RetryPolicy
 from tests.support.api import SPACE, ApiWorld
 from tests.support.channels import (
     PUBLIC_URL,
@@ -254,3 +255,18 @@ def test_two_senders_keep_each_incidents_order_per_target(
             e["incident"]["version"] for e in mine
         )
         assert mine[0]["event_type"] == "incident.created"
+
+
+def test_a_dead_target_costs_one_attempt_per_backoff_step_not_one_per_incident(
+    api: ApiWorld, receiver: Receiver
+) -> None:
+    subscribe(api, "webhook", receiver.url("/one"))
+    subscribe(api, "webhook", receiver.url("/other"))
+    api.alerts(_alert("d1"), _alert("d2", "island"))  # two incidents, both targets down
+    receiver.status = 503
+    sender, _ = make_sender(api, receiver, retry=RetryPolicy(30.0, 60.0))
+    assert sender.send_due() == 0
+    assert receiver.attempts == 2  # one per target: the second incident waits with the first
+    pending = deliveries(api, "pending")
+    assert len(pending) == 4 and sum(d["attempts"] for d in pending) == 2
+    assert all(d["next_attempt_at"] for d in pending)  # all held back, tried or not

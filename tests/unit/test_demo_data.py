@@ -112,7 +112,7 @@ def test_valid_alerts_follow_the_contract(
 ) -> None:
     for key, value in records:
         raw = json.loads(value)
-        assert key == raw["product_id"].encode()
+        assert key == raw["space"].encode()  # keyed by space (CONTRACT §1)
         if "occurred_at" not in raw:
             continue
         alert = AlertEvent.model_validate_json(value)

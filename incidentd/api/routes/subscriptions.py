@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
 
-from incidentd.api.deps import Conn, Space, SpaceAccess
+from incidentd.api.deps import AdminSpace, Conn
 from incidentd.api.limits import body_limit
 from incidentd.channels.registry import check_target, mask
 from incidentd.channels.webhook import new_secret
@@ -38,18 +38,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"description": "Only admins of the space manage its subscriptions."},
     404: {"description": "No such space (for you), subscription or delivery."},
 }
-
-
-def admin_space(space: Space) -> SpaceAccess:
-    """A space the caller administers (403 otherwise)."""
-    if space.role != "admin":
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, f"role '{space.role}' may not manage subscriptions"
-        )
-    return space
-
-
-AdminSpace = Annotated[SpaceAccess, Depends(admin_space)]
 
 
 def _out(sub: Subscription) -> dict[str, Any]:

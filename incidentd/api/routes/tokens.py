@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
+from fastapi import APIRouter, HTTPException, Path, Response, status
 
-from incidentd.api.deps import Conn, Space, SpaceAccess
+from incidentd.api.deps import AdminSpace, Conn
 from incidentd.api.routes.catalog import error
 from incidentd.schemas.api.tokens import TokenOut
 from incidentd.storage.tokens import list_tokens, revoke_token
@@ -18,16 +18,6 @@ from incidentd.storage.tokens import list_tokens, revoke_token
 router = APIRouter(prefix="/spaces/{slug}/tokens", tags=["tokens"])
 
 
-def token_admin(space: Space) -> SpaceAccess:
-    """A space the caller administers; 403 otherwise."""
-    if space.role != "admin":
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, f"role '{space.role}' may not manage tokens here"
-        )
-    return space
-
-
-AdminSpace = Annotated[SpaceAccess, Depends(token_admin)]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     403: error("Only admins of the space manage its members' tokens."),
     404: error("No such space (for you), or no such token of its members."),
