@@ -217,7 +217,7 @@ def _malformed(base: datetime) -> KafkaRecord:
     event = _alert(_TREASURY[6], base)
     event["alert_id"] = f"soda-not_null_payment_method-{base:%Y%m%dT%H%M%S}-broken"
     del event["occurred_at"]
-    return b"payments_stg", _encode(event)
+    return alert_key(event["space"]), _encode(event)
 
 
 def _encode(event: dict[str, Any]) -> bytes:

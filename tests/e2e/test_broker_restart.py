@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from kafka.errors import RetriableError
 from sqlalchemy import text
 
 from incidentd.app.embedded import EmbeddedBroker
@@ -100,7 +101,11 @@ def test_broker_killed_and_restarted_mid_stream(
 
     # The restarted broker still has the offsets committed before the kill, and none of them
     # covers an alert that was not saved (read the offsets first: saving precedes committing).
-    committed = committed_offsets(scenario.bootstrap, scenario.topics.group, scenario.topics.alerts)
+    committed = wait_until(
+        lambda: _committed_once_loaded(scenario),
+        timeout=60,
+        message="the restarted broker never answered for the group's offsets",
+    )[0]
     with scenario.engine.connect() as conn:
         saved = {a for (a,) in conn.execute(text("SELECT alert_id FROM alerts"))}
     assert committed, "no committed offsets after the restart: the check would prove nothing"
@@ -110,3 +115,14 @@ def test_broker_killed_and_restarted_mid_stream(
     scenario.check()
     assert worker.proc.poll() is None, scenario.logs()  # resumed, not restarted
     assert uncommitted_unsaved(scenario, committed, saved) == []
+
+
+def _committed_once_loaded(scenario: Scenario) -> tuple[dict[int, int]] | None:
+    """The group's committed offsets, or None while the restarted broker is still loading its
+    groups (Apache Kafka answers NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS meanwhile)."""
+    try:
+        return (
+            committed_offsets(scenario.bootstrap, scenario.topics.group, scenario.topics.alerts),
+        )
+    except RetriableError:
+        return None

@@ -505,7 +505,23 @@ def test_a_recovery_resolves_every_incident_it_clears_at_the_problems_time(
     scenario, recoveries = stream
     in_time = sorted(recoveries, key=lambda a: (a.occurred_at, a.alert_id))
     batches = batches_of(data, scenario.alerts) + batches_of(data, in_time, shuffle=False)
-    store = play(scenario, batches)
+    check_resolutions(scenario, recoveries, play(scenario, batches))
+
+
+@PROPERTY_SETTINGS
+@given(recovery_streams(), st.data())
+def test_one_recovery_per_check_resolves_the_same_in_any_arrival_order(
+    stream: tuple[Scenario, list[Alert]], data: st.DataObject
+) -> None:
+    """With one recovery per check, the recoveries' arrival order does not matter either."""
+    scenario, recoveries = stream
+    once = list({a.fingerprint: a for a in recoveries}.values())
+    batches = batches_of(data, scenario.alerts) + batches_of(data, once)
+    check_resolutions(scenario, once, play(scenario, batches))
+
+
+def check_resolutions(scenario: Scenario, recoveries: list[Alert], store: Store) -> None:
+    """Which incidents are resolved, and when, is the oracle's answer."""
     groups = oracle.groups(scenario.edges, scenario.firing(), WINDOW)
     expected = oracle.resolutions(groups, _as_checked([*scenario.alerts, *recoveries]))
     got: dict[frozenset[str], datetime | None] = {}

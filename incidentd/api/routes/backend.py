@@ -6,6 +6,7 @@ The mapping of incidentd's incidents onto the document's shapes is in the README
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -136,11 +137,7 @@ def list_filter(  # noqa: PLR0917 - FastAPI passes query parameters by keyword
 def window_filter(flt: Annotated[AssetFilter, Depends(list_filter)]) -> AssetFilter:
     """The same filters over a window: by default the last 30 days, at most 366."""
     start, end = window(flt.from_time, flt.to_time)
-    return AssetFilter(**{**_fields(flt), "from_time": start, "to_time": end})
-
-
-def _fields(flt: AssetFilter) -> dict[str, Any]:
-    return {name: getattr(flt, name) for name in AssetFilter.__dataclass_fields__}
+    return replace(flt, from_time=start, to_time=end)
 
 
 def _ticket(value: str | None) -> int | str | None:
