@@ -140,8 +140,10 @@ class ChannelSender:
         try:
             return self._channels[delivery.channel].send(delivery)
         except Exception as exc:  # a channel's own bug must not stop the others
-            log.exception("delivery.channel_error", channel=delivery.channel, outbox_id=delivery.id)
-            return DeliveryResult.retry(f"{type(exc).__name__} in the channel")
+            # The type only: a message or traceback could quote the target and its token.
+            error = type(exc).__name__
+            log.error("delivery.channel_error", channel=delivery.channel, error=error)
+            return DeliveryResult.retry(f"{error} in the channel")
 
     def _record(
         self,
