@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
-from bench.report import markdown, print_tables, targets, write_json
+from bench.peers import PeerConfig, peers
+from bench.peers import sections as peer_sections
+from bench.report import markdown, print_tables, show, targets, to_markdown, write_json
 from bench.run import PHASES, Config, run
 from bench.soak import failed as soak_failed
 from bench.soak import markdown as soak_markdown
@@ -19,6 +23,8 @@ from incidentd.app.logs import configure_logging
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
 SOAK_OUT = DEFAULT_OUT.with_name("soak.json")
+API_OUT = DEFAULT_OUT.with_name("api.json")
+PEERS_OUT = DEFAULT_OUT.with_name("peers.json")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -134,6 +140,72 @@ def soak_command(
     if soak_failed(result):
         console.log(f"[red]soak failed: {result['pytest']['summary'] or 'no pytest summary'}[/red]")
         raise typer.Exit(1)
+
+
+@app.command("api")
+def api_command(
+    clients: Annotated[int, typer.Option(min=1, max=2000, help="Concurrent clients.")] = 200,
+    seconds: Annotated[float, typer.Option(min=1, max=600, help="How long they send.")] = 60.0,
+    out: Annotated[Path, typer.Option(help="Where to write the JSON.")] = API_OUT,
+) -> None:
+    """The HTTP API under many clients: requests/s, p50, p99 per endpoint beside /healthz."""
+    from bench.api_bench import api_bench
+
+    result = api_bench(clients=clients, seconds=seconds)
+    write_json(result, out)
+    table = Table("endpoint", "requests", "req/s", "p50 ms", "p99 ms", "statuses")
+    for row in result["endpoints"]:
+        table.add_row(
+            row["endpoint"],
+            str(row["requests"]),
+            str(row["per_second"]),
+            str(row["p50_ms"]),
+            str(row["p99_ms"]),
+            ", ".join(f"{k}: {v}" for k, v in row["statuses"].items()),
+        )
+    title = (
+        f"{result['clients']} clients, {result['seconds']} s, {result['cpus']} CPUs, "
+        f"load average {result['load_average']}"
+    )
+    Console(width=max(Console().width, 120)).print(table, title)
+
+
+@app.command("peers")
+def peers_command(  # noqa: PLR0917 (typer options are parameters)
+    products: Annotated[int, typer.Option(help="Products in all, split over the spaces.")] = 10_000,
+    alerts: Annotated[int, typer.Option(help="Records in the stream.")] = 100_000,
+    spaces: Annotated[int, typer.Option(help="Spaces the stream spans.")] = 4,
+    workers: Annotated[str, typer.Option(help="incidentd worker counts, e.g. 1,2,4.")] = "1,2,4",
+    memory_spaces: Annotated[int, typer.Option(help="Spaces of the memory phase.")] = 50,
+    memory_products: Annotated[
+        int, typer.Option(help="Products per space in the memory phase.")
+    ] = 10_000,
+    memory_alerts: Annotated[int, typer.Option(help="Records of the memory phase.")] = 20_000,
+    memory: Annotated[bool, typer.Option(help="Run the memory phase.")] = True,
+    out: Annotated[Path, typer.Option(help="Where to write the JSON.")] = PEERS_OUT,
+) -> None:
+    """The peer table: raw consumer, Alertmanager, incidentd 1/2/4 workers keyed by space and
+    by product, with CPU per process, a projection to 16 cores and peak RSS per worker."""
+    configure_logging("console", "WARNING")
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    config = PeerConfig(
+        products=products,
+        alerts=alerts,
+        spaces=spaces,
+        workers=_ints(workers),
+        memory_spaces=memory_spaces,
+        memory_products=memory_products,
+        memory_alerts=memory_alerts,
+        memory=memory,
+    )
+    console = Console(stderr=True)
+    result = peers(config, console)
+    result["meta"]["command"] = " ".join(["python -m bench", *sys.argv[1:]])
+    write_json(result, out)
+    tables = peer_sections(result)
+    out.with_suffix(".md").write_text(to_markdown(tables))
+    show(tables, Console(width=max(Console().width, 160)))
+    console.log(f"wrote {out} and {out.with_suffix('.md')}; worker logs in {config.log_dir}")
 
 
 def _phases(text: str) -> tuple[str, ...]:

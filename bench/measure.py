@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import cpu
 from bench.kafka_io import EventWatcher, drain_raw, produce, produce_paced, produce_warmup
 from bench.lineage_gen import Lineage
 from bench.profiling import Profiler, main_thread
@@ -20,6 +21,7 @@ from bench.workers import RssSampler, WorkerProc, wait_for
 
 MIB = 1024 * 1024
 WARMUP_ROUNDS = 2
+WARMUP_SPACE = "bench-warmup"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,17 +60,29 @@ def raw_phase(phase: Phase, stream: Stream) -> dict[str, Any]:
 
 
 @contextmanager
-def running(phase: Phase, lineage: Lineage, workers: int, tag: str) -> Iterator[Running]:
-    """A fresh database with the lineage, fresh topics, and `workers` warmed-up workers."""
+def running(
+    phase: Phase,
+    lineage: Lineage | list[Lineage],
+    workers: int,
+    tag: str,
+    template: str | None = None,
+) -> Iterator[Running]:
+    """A fresh database with the lineage (one per space; or a copy of `template`, a database
+    already holding it), fresh topics, and `workers` warmed-up workers."""
     svc = phase.services
-    url = svc.fresh_database(tag)
-    run = Running(Db(url), svc.fresh_topics(tag), [], seed_database(url, lineage))
+    lineages = lineage if isinstance(lineage, list) else [lineage]
+    if template is None:
+        url = svc.fresh_database(tag)
+        imported = sum(seed_database(url, one) for one in lineages)
+    else:
+        url, imported = svc.clone_database(template, tag), 0.0
+    run = Running(Db(url), svc.fresh_topics(tag), [], imported)
     try:
         for i in range(workers):
             log_path = phase.log_dir / f"{tag}-worker{i}.log"
             worker = WorkerProc(url, svc.bootstrap, run.topics, log_path, phase.max_poll_ms)
             run.workers.append(worker.start())
-        _warm_up(phase, run, lineage)
+        _warm_up(phase, run)
         yield run
     finally:
         for worker in run.workers:
@@ -77,21 +91,21 @@ def running(phase: Phase, lineage: Lineage, workers: int, tag: str) -> Iterator[
         svc.drop(url)
 
 
-def _warm_up(phase: Phase, run: Running, lineage: Lineage) -> None:
-    """Wait until every worker owns partitions and has loaded the lineage graph.
+def _warm_up(phase: Phase, run: Running) -> None:
+    """Wait until every worker owns partitions (and the group has settled).
 
-    A first round of recoveries (one per partition; they open nothing) lets the group settle;
-    a second, once every worker has partitions, makes each load the graph before the clock runs.
+    Two rounds of recoveries, one per partition, in a space that does not exist: stored,
+    opening nothing and locking nothing, so the measured run starts with every worker in place.
+    Each worker loads a space's graph when that space's first alerts arrive (on demand).
     """
     partitions = phase.services.partitions
-    product = lineage.products[0]
     for round_ in range(WARMUP_ROUNDS):
         produce_warmup(
             phase.services.bootstrap,
             run.topics.alerts,
             partitions=partitions,
-            space=lineage.space,
-            product=product,
+            space=WARMUP_SPACE,
+            product="warmup",
             round_=round_,
         )
         wait_for(
@@ -160,27 +174,34 @@ def _wait_done(phase: Phase, run: Running, stored: int, interval: float = 0.25) 
 
 def end_to_end(
     phase: Phase,
-    lineage: Lineage,
+    lineage: Lineage | list[Lineage],
     stream: Stream,
     workers: int,
     tag: str,
     *,
     profile_seconds: int = 0,
+    template: str | None = None,
 ) -> dict[str, Any]:
     """Alerts/s from the first record produced to the last incident event published."""
-    with running(phase, lineage, workers, tag) as run:
+    lineages = lineage if isinstance(lineage, list) else [lineage]
+    with running(phase, lineages, workers, tag, template) as run:
         first = run.workers[0].pid
         profiler = Profiler(first, profile_seconds, phase.log_dir) if profile_seconds else None
+        groups = _cpu_groups(phase, run)
+        cpu_before = cpu.snapshot(groups, frozenset({"postgres"}))
         with RssSampler([w.pid for w in run.workers]) as rss, profiler or nullcontext():
             produced = produce(phase.services.bootstrap, run.topics.alerts, stream.records)
             last_sent = _wait_done(phase, run, stream.unique_valid)
             done_seen = time.time()
+        cpu_used = cpu.used(cpu_before, cpu.snapshot(groups, frozenset({"postgres"})))
         totals = _metric_totals(run)
-        facts = correlation_facts(run.db, lineage.space)
+        facts = _facts(run.db, [one.space for one in lineages])
     seconds = last_sent - produced.started_at
     result = {
         "workers": workers,
-        "products": len(lineage.products),
+        "spaces": len(lineages),
+        "products": sum(len(one.products) for one in lineages),
+        "cpu_seconds": cpu_used,
         "records": len(stream.records),
         "alerts_stored": facts["alerts"],
         "seconds": round(seconds, 3),
@@ -197,6 +218,31 @@ def end_to_end(
     return result
 
 
+def _cpu_groups(phase: Phase, run: Running) -> dict[str, list[int]]:
+    groups = {f"worker{i}": [w.pid] for i, w in enumerate(run.workers)}
+    groups.update({name: [pid] for name, pid in phase.services.server_pids().items()})
+    groups["bench"] = [cpu.bench_pid()]
+    return groups
+
+
+def _facts(db: Db, spaces: list[str]) -> dict[str, Any]:
+    """`correlation_facts` of one space, or summed over several."""
+    if len(spaces) == 1:
+        return correlation_facts(db, spaces[0])
+    each = [correlation_facts(db, space) for space in spaces]
+    alerts = sum(f["alerts"] for f in each)
+    incidents = sum(f["incidents"] for f in each)
+    firing = sum(f["alerts_by_status"].get("firing", 0) for f in each)
+    return {
+        "alerts": alerts,
+        "incidents": incidents,
+        "events": each[0]["events"],
+        "ratio": round(1 - incidents / alerts, 4) if alerts else 0.0,
+        "firing_ratio": round(1 - incidents / firing, 4) if firing else 0.0,
+        "grouping_digest": "|".join(f["grouping_digest"] for f in each),
+    }
+
+
 def _metric_totals(run: Running) -> dict[str, float]:
     """Counters summed over the workers, and batch figures."""
     names = {
@@ -208,6 +254,8 @@ def _metric_totals(run: Running) -> dict[str, float]:
         "batch_seconds": "incidentd_batch_seconds_sum",
         "correlation_seconds": "incidentd_correlation_seconds_sum",
         "retries": "incidentd_retries_total",
+        "lock_waits": "incidentd_space_lock_waits_total",
+        "lock_wait_seconds": "incidentd_space_lock_wait_seconds_total",
     }
     sums = dict.fromkeys(names, 0.0)
     for worker in run.workers:

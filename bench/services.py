@@ -113,6 +113,18 @@ class Services:
             "postgres": shown,
         }
 
+    def server_pids(self) -> dict[str, int]:
+        """The embedded PostgreSQL's postmaster and the broker's process (when embedded)."""
+        pids: dict[str, int] = {}
+        if self._pg is not None:
+            pid_file = self._pg.data_dir / "postmaster.pid"
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                pids["postgres"] = int(pid_file.read_text().split()[0])
+        proc = getattr(self._broker, "_proc", None)
+        if proc is not None:
+            pids["broker"] = proc.pid
+        return pids
+
     def fresh_database(self, tag: str) -> str:
         """Create and migrate an empty database; returns its SQLAlchemy URL."""
         name = f"bench_{tag.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
@@ -120,6 +132,19 @@ class Services:
         self._databases.append(name)
         migrate(url)
         return url
+
+    def clone_database(self, template_url: str, tag: str) -> str:
+        """A copy of a prepared database (no session may be open on it); its URL."""
+        source = template_url.rsplit("/", 1)[1].split("?", 1)[0]
+        name = f"bench_{tag.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(to_libpq_url(self._admin_url), autocommit=True) as conn:
+            conn.execute(
+                pgsql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    pgsql.Identifier(name), pgsql.Identifier(source)
+                )
+            )
+        self._databases.append(name)
+        return template_url.replace(f"/{source}", f"/{name}", 1)
 
     def drop(self, url: str) -> None:
         """Drop a database made by `fresh_database`."""

@@ -117,3 +117,11 @@ ProductId = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 def format_utc(value: datetime) -> str:
     """RFC 3339 in UTC with a `Z` suffix."""
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+EMAIL_PATTERN = r"^[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(\.[\w-]+)*$"
+"""One bare address (`local@domain`): no display name, no list, no spaces, commas or CR/LF."""
+EmailAddress = Annotated[
+    str, StringConstraints(min_length=3, max_length=254, pattern=EMAIL_PATTERN)
+]
+"""An owner's or steward's e-mail address, a single recipient of mail and notifications."""

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from incidentd.schemas.common import ProductId, Slug, Tier
+from incidentd.schemas.common import EmailAddress, ProductId, Slug, Tier
 
 
 class ProductSpec(BaseModel):
@@ -15,8 +15,8 @@ class ProductSpec(BaseModel):
     id: ProductId
     space: Slug
     name: str | None = None
-    owners: list[str] = Field(default_factory=list)
-    stewards: list[str] = Field(default_factory=list)
+    owners: list[EmailAddress] = Field(default_factory=list)
+    stewards: list[EmailAddress] = Field(default_factory=list)
     tier: Tier | None = None
     tags: list[str] = Field(default_factory=list)
     datasets: list[str] = Field(default_factory=list)
@@ -35,6 +35,12 @@ class EdgeSpec(BaseModel):
     space: Slug | None = Field(
         default=None, description="Defaults to the space of the upstream product."
     )
+
+    @model_validator(mode="after")
+    def _not_a_loop(self) -> EdgeSpec:
+        if self.upstream == self.downstream:
+            raise ValueError(f"an edge cannot lead from '{self.upstream}' to itself")
+        return self
 
 
 class LineageDocument(BaseModel):

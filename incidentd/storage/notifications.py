@@ -10,7 +10,7 @@ products that concern them in the blast radius grew, and then only about the new
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -191,17 +191,27 @@ def notify_downstream(
 _COLUMNS = "id, recipient, space, incident_id, products, title, body, created_at, read_at"
 
 
+_MINE = "recipient = :r AND space = ANY(CAST(:sp AS text[]))"
+"""Addressed to the recipient, about a space they are a member of (now: roles change)."""
+
+
 def list_notifications(
-    conn: Connection, recipient: str, *, skip: int, limit: int, unread_only: bool
+    conn: Connection,
+    recipient: str,
+    spaces: Collection[str],
+    *,
+    skip: int,
+    limit: int,
+    unread_only: bool,
 ) -> tuple[list[Row[Any]], int, int]:
-    """A page of the recipient's notifications, newest first; the total and the unread count."""
-    where = "recipient = :r" + (" AND read_at IS NULL" if unread_only else "")
-    params: dict[str, Any] = {"r": recipient.lower()}
+    """A page of the recipient's notifications of `spaces`, newest first; total and unread."""
+    where = _MINE + (" AND read_at IS NULL" if unread_only else "")
+    params: dict[str, Any] = {"r": recipient.lower(), "sp": sorted(spaces)}
     counts = conn.execute(
         text(
             f"SELECT count(*) FILTER (WHERE {where}) AS total, "
             "count(*) FILTER (WHERE read_at IS NULL) AS unread "
-            "FROM notifications WHERE recipient = :r"
+            f"FROM notifications WHERE {_MINE}"
         ),
         params,
     ).one()
@@ -215,22 +225,24 @@ def list_notifications(
     return list(rows), int(counts.total), int(counts.unread)
 
 
-def mark_read(conn: Connection, recipient: str, notification_id: int) -> Row[Any] | None:
+def mark_read(
+    conn: Connection, recipient: str, spaces: Collection[str], notification_id: int
+) -> Row[Any] | None:
     """Mark one of the recipient's notifications read (kept if already); None if not theirs."""
     return conn.execute(
         text(
             "UPDATE notifications SET read_at = coalesce(read_at, now()) "
-            f"WHERE id = :n AND recipient = :r RETURNING {_COLUMNS}"
+            f"WHERE id = :n AND {_MINE} RETURNING {_COLUMNS}"
         ),
-        {"n": notification_id, "r": recipient.lower()},
+        {"n": notification_id, "r": recipient.lower(), "sp": sorted(spaces)},
     ).first()
 
 
-def mark_all_read(conn: Connection, recipient: str) -> int:
-    """Mark every unread notification of the recipient read; returns how many."""
+def mark_all_read(conn: Connection, recipient: str, spaces: Collection[str]) -> int:
+    """Mark every unread notification of the recipient (of `spaces`) read; returns how many."""
     result = conn.execute(
-        text("UPDATE notifications SET read_at = now() WHERE recipient = :r AND read_at IS NULL"),
-        {"r": recipient.lower()},
+        text(f"UPDATE notifications SET read_at = now() WHERE {_MINE} AND read_at IS NULL"),
+        {"r": recipient.lower(), "sp": sorted(spaces)},
     )
     return int(result.rowcount)
 

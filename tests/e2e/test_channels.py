@@ -270,3 +270,15 @@ def test_a_dead_target_costs_one_attempt_per_backoff_step_not_one_per_incident(
     pending = deliveries(api, "pending")
     assert len(pending) == 4 and sum(d["attempts"] for d in pending) == 2
     assert all(d["next_attempt_at"] for d in pending)  # all held back, tried or not
+
+
+def test_redelivering_what_the_space_does_not_have_is_a_404(api: ApiWorld) -> None:
+    for delivery in ("1", str(2**63 - 1)):
+        response = api.client.post(
+            f"/spaces/{SPACE}/deliveries/{delivery}/redeliver", headers=api.headers("admin")
+        )
+        assert response.status_code == 404, response.text
+    huge = api.client.post(
+        f"/spaces/{SPACE}/deliveries/{2**64}/redeliver", headers=api.headers("admin")
+    )
+    assert huge.status_code == 422 and "detail" in huge.json()

@@ -7,13 +7,12 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import text
-from typer.testing import CliRunner
 
 from incidentd.api.app import create_app
-from incidentd.app.cli import app
 from incidentd.schemas.settings import Settings
 from incidentd.storage.tokens import issue_for
 from incidentd.storage.users import hash_token
+from tests.support.cli import run_cli
 from tests.support.ui import parse, sign_in
 from tests.support.wait import wait_until
 
@@ -104,31 +103,22 @@ def test_admins_list_and_revoke_their_members_tokens(api: Any) -> None:
 
 
 def test_tokens_on_the_command_line(api: Any) -> None:
-    env = {"INCIDENTD_DATABASE_URL": api.settings.database_url}
-    created = CliRunner().invoke(
-        app,
-        ["users", "tokens", "create", "viewer@example.com", "--days", "7", "--name", "dash"],
-        env=env,
+    url = api.settings.database_url
+    created = run_cli(
+        url, "users", "tokens", "create", "viewer@example.com", "--days", "7", "--name", "dash"
     )
-    assert created.exit_code == 0, created.output
-    token = created.output.strip().splitlines()[-1]
-    assert (
-        api.client.get("/notifications", headers={"Authorization": f"Bearer {token}"}).status_code
-        == 200
-    )
-    listed = CliRunner().invoke(
-        app, ["users", "tokens", "list", "--email", "viewer@example.com"], env=env
-    )
-    assert listed.exit_code == 0 and "dash" in listed.output and token not in listed.output
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip().splitlines()[-1]
+    auth = {"Authorization": f"Bearer {token}"}
+    assert api.client.get("/notifications", headers=auth).status_code == 200
+    listed = run_cli(url, "users", "tokens", "list", "--email", "viewer@example.com")
+    assert listed.returncode == 0 and "dash" in listed.stdout and token not in listed.stdout
     with api.engine.connect() as conn:
         token_id = conn.execute(text("SELECT id FROM api_tokens WHERE name = 'dash'")).scalar_one()
-    revoked = CliRunner().invoke(app, ["users", "tokens", "revoke", str(token_id)], env=env)
-    assert revoked.exit_code == 0, revoked.output
-    assert (
-        api.client.get("/notifications", headers={"Authorization": f"Bearer {token}"}).status_code
-        == 401
-    )
-    assert CliRunner().invoke(app, ["users", "tokens", "revoke", "999999"], env=env).exit_code == 1
+    revoked = run_cli(url, "users", "tokens", "revoke", str(token_id))
+    assert revoked.returncode == 0, revoked.stderr
+    assert api.client.get("/notifications", headers=auth).status_code == 401
+    assert run_cli(url, "users", "tokens", "revoke", "999999").returncode == 1
 
 
 def test_the_ui_cookie_holds_a_session_id_not_the_token(api: Any) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 
 from incidentd.api.deps import AdminSpace, Conn
 from incidentd.api.limits import body_limit
@@ -129,7 +129,9 @@ def deliveries(
     status_code=status.HTTP_202_ACCEPTED,
     responses=ERRORS,
 )
-def redeliver_one(delivery_id: int, space: AdminSpace, conn: Conn) -> dict[str, Any]:
+def redeliver_one(
+    delivery_id: Annotated[int, Path(ge=1, le=2**63 - 1)], space: AdminSpace, conn: Conn
+) -> dict[str, Any]:
     """Send a delivery again (failed, sent or waiting), as soon as the sender gets to it."""
     if not redeliver(conn, space.slug, delivery_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"delivery {delivery_id} not found")

@@ -8,16 +8,13 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_serializer
 
-from incidentd.schemas.common import Slug, Tier, format_utc
+from incidentd.schemas.common import EmailAddress, Slug, Tier, format_utc
 
 _NO_NUL = r"^[^\x00]*$"
 CatalogId = Annotated[
     str, StringConstraints(min_length=1, max_length=500, pattern=r"^[^\x00-\x1f\x7f]+$")
 ]
 """A product id in the API: 1-500 characters, may contain `/`, no control characters."""
-_Email = Annotated[
-    str, StringConstraints(min_length=3, max_length=320, pattern=r"^[^@\s\x00]+@[^@\s\x00]+$")
-]
 _Label = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_NO_NUL)]
 _Dataset = Annotated[
     str, StringConstraints(min_length=3, max_length=500, pattern=r"^[^\x00]+/[^\x00]+$")
@@ -57,8 +54,8 @@ class ProductBody(BaseModel):
     id: CatalogId | None = Field(default=None, description="Must equal the id in the path.")
     space: Slug | None = Field(default=None, description="Must equal the space in the path.")
     name: Annotated[str, StringConstraints(max_length=500, pattern=_NO_NUL)] | None = None
-    owners: list[_Email] = Field(default_factory=list, max_length=100)
-    stewards: list[_Email] = Field(default_factory=list, max_length=100)
+    owners: list[EmailAddress] = Field(default_factory=list, max_length=100)
+    stewards: list[EmailAddress] = Field(default_factory=list, max_length=100)
     tier: Tier | None = None
     tags: list[_Label] = Field(default_factory=list, max_length=100)
     datasets: list[_Dataset] = Field(
