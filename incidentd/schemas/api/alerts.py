@@ -85,7 +85,7 @@ class AlertSearch(BaseModel):
         default_factory=list, max_length=200, description="Exact ids, e.g. a history step's."
     )
     incident_id: _IncidentKey | None = Field(
-        default=None, description="Alerts of this incident: its id or number (`42` or `\"42\"`)."
+        default=None, description='Alerts of this incident: its id or number (`42` or `"42"`).'
     )
     from_time: UtcDatetime | None = Field(default=None, description="occurred_at >= from_time.")
     to_time: UtcDatetime | None = Field(default=None, description="occurred_at < to_time.")
