@@ -73,7 +73,12 @@ def notifications(
     Only those about spaces the caller is a member of: an owner's address in a space's catalog
     shows that space's incident titles to its members only."""
     rows, total, unread = list_notifications(
-        conn, caller.email, caller.readable_spaces(), skip=skip, limit=limit, unread_only=unread_only
+        conn,
+        caller.email,
+        caller.readable_spaces(),
+        skip=skip,
+        limit=limit,
+        unread_only=unread_only,
     )
     return NotificationList(
         items=[NotificationOut.model_validate(as_dict(r)) for r in rows],
