@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from bench.peers import PeerConfig, peers
 from bench.peers import sections as peer_sections
@@ -22,6 +23,7 @@ from incidentd.app.logs import configure_logging
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
 SOAK_OUT = DEFAULT_OUT.with_name("soak.json")
+API_OUT = DEFAULT_OUT.with_name("api.json")
 PEERS_OUT = DEFAULT_OUT.with_name("peers.json")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -138,6 +140,34 @@ def soak_command(
     if soak_failed(result):
         console.log(f"[red]soak failed: {result['pytest']['summary'] or 'no pytest summary'}[/red]")
         raise typer.Exit(1)
+
+
+@app.command("api")
+def api_command(
+    clients: Annotated[int, typer.Option(min=1, max=2000, help="Concurrent clients.")] = 200,
+    seconds: Annotated[float, typer.Option(min=1, max=600, help="How long they send.")] = 60.0,
+    out: Annotated[Path, typer.Option(help="Where to write the JSON.")] = API_OUT,
+) -> None:
+    """The HTTP API under many clients: requests/s, p50, p99 per endpoint beside /healthz."""
+    from bench.api_bench import api_bench
+
+    result = api_bench(clients=clients, seconds=seconds)
+    write_json(result, out)
+    table = Table("endpoint", "requests", "req/s", "p50 ms", "p99 ms", "statuses")
+    for row in result["endpoints"]:
+        table.add_row(
+            row["endpoint"],
+            str(row["requests"]),
+            str(row["per_second"]),
+            str(row["p50_ms"]),
+            str(row["p99_ms"]),
+            ", ".join(f"{k}: {v}" for k, v in row["statuses"].items()),
+        )
+    title = (
+        f"{result['clients']} clients, {result['seconds']} s, {result['cpus']} CPUs, "
+        f"load average {result['load_average']}"
+    )
+    Console(width=max(Console().width, 120)).print(table, title)
 
 
 @app.command("peers")

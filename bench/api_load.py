@@ -175,6 +175,31 @@ def _probe(base_url: str, out: Any, stop: Any) -> None:
     out.put(samples)
 
 
+def mixed_plan(space: str, incidents: list[str]) -> Plan:
+    """Reads (lists, one incident, its timeline, products) and writes (PATCH, new edges)."""
+
+    def plan(client: int, n: int) -> Request:
+        incident = incidents[(client + n) % len(incidents)]
+        base = f"/spaces/{space}"
+        kinds: list[Request] = [
+            ("GET incidents", "GET", f"{base}/incidents?limit=20", None),
+            ("GET incident", "GET", f"{base}/incidents/{incident}", None),
+            ("GET products", "GET", f"{base}/products", None),
+            ("GET incidents", "GET", f"{base}/incidents?status=open", None),
+            ("PATCH incident", "PATCH", f"{base}/incidents/{incident}", {"root_cause": f"c{n}"}),
+            ("GET timeline", "GET", f"{base}/incidents/{incident}/timeline", None),
+            (
+                "POST edges",
+                "POST",
+                f"{base}/edges",
+                {"upstream": f"u{client}", "downstream": "mart"},
+            ),
+        ]
+        return kinds[(client * 3 + n) % len(kinds)]
+
+    return plan
+
+
 def overload(base_url: str, headers: dict[str, str], path: str, clients: int) -> list[Sample]:
     """`clients` requests of `path` at the same instant, once each."""
 

@@ -113,6 +113,9 @@ class Settings(BaseSettings):
         default=30, ge=1, description="Attempts before a delivery is given up (failed)."
     )
     delivery_timeout_seconds: float = Field(default=10.0, gt=0)
+    delivery_threads: int = Field(
+        default=4, ge=1, le=64, description="Threads of a worker's channel sender."
+    )
     delivery_interval_seconds: float = Field(
         default=0.5, gt=0, description="How often the sender looks for due deliveries."
     )

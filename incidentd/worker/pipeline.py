@@ -25,7 +25,7 @@ from incidentd.storage.alerts import (
 from incidentd.storage.graphs import GraphCache
 from incidentd.storage.incidents import save_outcome
 from incidentd.storage.intake import IntakeMetrics, apply_run_event
-from incidentd.storage.lineage import claim_of
+from incidentd.storage.lineage import DatasetClaimedError, claim_of
 from incidentd.storage.spaces import SpaceRow, bump_state_seq, ensure_spaces, lock_spaces
 from incidentd.worker.crashpoints import crash_point
 from incidentd.worker.parsing import DeadLetter
@@ -180,7 +180,7 @@ def _apply_lineage(
         with conn.begin_nested():  # a facet that cannot be used undoes the event's lineage too
             ensure_spaces(conn, {delta.space})
             done = apply_run_event(conn, delta, record.event, topic=to.topic, metrics=to.metrics)
-    except (OpenLineageError, IntakeError) as exc:
+    except (OpenLineageError, IntakeError, DatasetClaimedError) as exc:
         origin = record.origin
         result.dead_letters.append(
             DeadLetter(

@@ -38,7 +38,11 @@ BACKLOG_EVERY_SECONDS = 5.0
 
 
 class ChannelSender:
-    """Background thread sending due outbox deliveries through their channels."""
+    """Background threads sending due outbox deliveries through their channels.
+
+    Several threads share the queue as several workers do (each claim is a locked head of its
+    incident and target), so one slow target holds up one thread, not every delivery.
+    """
 
     def __init__(
         self,
@@ -50,6 +54,7 @@ class ChannelSender:
         interval: float = 0.5,
         gather_seconds: float = 0.0,
         http: httpx.Client | None = None,
+        threads: int = 1,
     ) -> None:
         self._engine = engine
         self._metrics = metrics
@@ -62,18 +67,24 @@ class ChannelSender:
         self._reported = -BACKLOG_EVERY_SECONDS
         self._turn = 0
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="channel-sender", daemon=True)
+        self._threads = [
+            threading.Thread(target=self._run, name=f"channel-sender-{n}", daemon=True)
+            for n in range(max(threads, 1))
+        ]
 
     def start(self) -> None:
         """Start sending."""
-        log.info("sender.started", channels=sorted(self._channels))
-        self._thread.start()
+        log.info("sender.started", channels=sorted(self._channels), threads=len(self._threads))
+        for thread in self._threads:
+            thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Finish the delivery in hand, then stop."""
         self._stop.set()
-        if self._thread.ident is not None:
-            self._thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            if thread.ident is not None:
+                thread.join(max(0.0, deadline - time.monotonic()))
         if self._http is not None:
             self._http.close()
 
@@ -140,8 +151,10 @@ class ChannelSender:
         try:
             return self._channels[delivery.channel].send(delivery)
         except Exception as exc:  # a channel's own bug must not stop the others
-            log.exception("delivery.channel_error", channel=delivery.channel, outbox_id=delivery.id)
-            return DeliveryResult.retry(f"{type(exc).__name__} in the channel")
+            # The type only: a message or traceback could quote the target and its token.
+            error = type(exc).__name__
+            log.error("delivery.channel_error", channel=delivery.channel, error=error)
+            return DeliveryResult.retry(f"{error} in the channel")
 
     def _record(
         self,
@@ -216,6 +229,7 @@ def sender_from_settings(engine: Engine, metrics: WorkerMetrics, s: Settings) ->
         interval=s.delivery_interval_seconds,
         gather_seconds=s.chat_gather_seconds,
         http=http,
+        threads=s.delivery_threads,
     )
 
 

@@ -12,7 +12,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.support.server import Served, serve
+from bench.api_server import Served, serve
 
 MB = 1024 * 1024
 

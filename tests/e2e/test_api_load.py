@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from bench.api_load import Request, overload, run_load
-from tests.support.server import Served, serve
+from bench.api_load import mixed_plan, overload, run_load
+from bench.api_server import Served, serve
 
 CLIENTS = 200
 SECONDS = 12.0
@@ -28,36 +28,13 @@ def world(api: Any) -> Any:
     return api
 
 
-def _plan(incidents: list[str]) -> Any:
-    def plan(client: int, n: int) -> Request:
-        incident = incidents[(client + n) % len(incidents)]
-        base = "/spaces/finance"
-        kinds: list[Request] = [
-            ("GET incidents", "GET", f"{base}/incidents?limit=20", None),
-            ("GET incident", "GET", f"{base}/incidents/{incident}", None),
-            ("GET products", "GET", f"{base}/products", None),
-            ("GET incidents", "GET", f"{base}/incidents?status=open", None),
-            ("PATCH incident", "PATCH", f"{base}/incidents/{incident}", {"root_cause": f"c{n}"}),
-            ("GET incident", "GET", f"{base}/incidents/{incident}/timeline", None),
-            (
-                "POST edges",
-                "POST",
-                f"{base}/edges",
-                {"upstream": f"u{client}", "downstream": "mart"},
-            ),
-        ]
-        return kinds[(client * 3 + n) % len(kinds)]
-
-    return plan
-
-
 def test_200_clients_mixing_reads_and_writes(world: Any, tmp_path: Path) -> None:
     incidents = [world.incident_of("raw"), world.incident_of("island")]
     with serve(world.settings.database_url, tmp_path / "api.log") as server:
         result = run_load(
             server.base_url,
             world.headers("editor"),
-            _plan(incidents),
+            mixed_plan("finance", incidents),
             clients=CLIENTS,
             seconds=SECONDS,
             pause=PAUSE,

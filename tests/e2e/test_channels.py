@@ -282,3 +282,22 @@ def test_redelivering_what_the_space_does_not_have_is_a_404(api: ApiWorld) -> No
         f"/spaces/{SPACE}/deliveries/{2**64}/redeliver", headers=api.headers("admin")
     )
     assert huge.status_code == 422 and "detail" in huge.json()
+
+
+def test_a_space_hears_only_about_its_own_incidents(api: ApiWorld, receiver: Receiver) -> None:
+    response = api.client.post(
+        "/spaces/other/subscriptions",
+        json={"channel": "webhook", "target": receiver.url("/other")},
+        headers=api.headers("outsider"),
+    )
+    assert response.status_code == 201, response.text
+    subscribe(api, "webhook", receiver.url("/finance"))
+    api.alerts(_alert("x1"))
+    sender, _ = make_sender(api, receiver)
+    assert sender.send_due() == 1
+    assert [r.path for r in receiver.received] == ["/finance"]
+    # Neither space sees the other's subscriptions or deliveries.
+    theirs = api.client.get("/spaces/other/deliveries", headers=api.headers("outsider"))
+    assert theirs.json() == {"items": [], "total": 0}
+    mine = api.client.get(f"/spaces/{SPACE}/subscriptions", headers=api.headers("admin"))
+    assert [s["target"] for s in mine.json()["items"]] == ["http://127.0.0.1/…"]

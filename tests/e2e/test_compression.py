@@ -8,12 +8,11 @@ console producer) on Apache Kafka. One test per codec and producer.
 from __future__ import annotations
 
 import os
-import struct
 import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,13 +23,12 @@ from sqlalchemy import text
 
 from incidentd.storage.db import make_engine
 from incidentd.storage.spaces import upsert_space
-from tests.support.apache_kafka import ApacheKafka
+from tests.support.apache_kafka import ApacheKafka, stored_batches
 from tests.support.services import BrokerService, TopicSet
 from tests.support.wait import wait_until
 from tests.support.workers import WorkerProcess, alert, metric, worker_env
 
 CODECS = ("gzip", "snappy", "lz4", "zstd")
-CODEC_IDS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}  # record batch attributes
 ALERTS = 60
 SPACE = "codecs"
 
@@ -76,21 +74,6 @@ def produce_with_java(
     assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
 
 
-def stored_batch_codecs(kafka: ApacheKafka, topic: str) -> set[str]:
-    """The codecs of the record batches Apache Kafka stored for `topic` (read from its log)."""
-    names = {number: name for name, number in CODEC_IDS.items()}
-    found: set[str] = set()
-    for segment in kafka.data_dir.glob(f"{topic}-*/*.log"):
-        data = segment.read_bytes()
-        at = 0
-        while at + 23 <= len(data):  # baseOffset, batchLength ... attributes at byte 21
-            (length,) = struct.unpack_from(">i", data, at + 8)
-            (attributes,) = struct.unpack_from(">h", data, at + 21)
-            found.add(names[attributes & 0x7])
-            at += 12 + length
-    return found
-
-
 @pytest.fixture
 def codec_db(migrated_db: str) -> str:
     """A database with the space the alerts name."""
@@ -115,7 +98,10 @@ def running_worker(
 
 
 def assert_all_stored(
-    db_url: str, records: Sequence[tuple[bytes, bytes]], worker: WorkerProcess
+    db_url: str,
+    records: Sequence[tuple[bytes, bytes]],
+    worker: WorkerProcess,
+    broker_log: Callable[[], str] = str,
 ) -> None:
     """Every alert produced is stored once, none dead-lettered."""
     expected = {orjson.loads(value)["alert_id"] for _, value in records}
@@ -131,6 +117,7 @@ def assert_all_stored(
             timeout=60,
             message=lambda: (
                 f"{len(stored())} of {len(expected)} stored\n{worker.log_text()[-3000:]}"
+                f"\n--- broker ---\n{broker_log()}"
             ),
         )
     finally:
@@ -156,9 +143,9 @@ def test_java_client_compressed_alerts_are_stored_on_apache_kafka(
     apache_kafka.create_topics(topics.names)
     records = alerts(codec)
     produce_with_java(apache_kafka, topics.alerts, records, codec)
-    assert stored_batch_codecs(apache_kafka, topics.alerts) == {codec}
+    assert {b.codec for b in stored_batches(apache_kafka, topics.alerts)} == {codec}
     with running_worker(codec_db, apache_kafka, topics, tmp_path) as worker:
-        assert_all_stored(codec_db, records, worker)
+        assert_all_stored(codec_db, records, worker, apache_kafka.log_tail)
 
 
 def test_a_worker_that_cannot_read_a_codec_says_it_is_failing(

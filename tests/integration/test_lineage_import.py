@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ import yaml
 from sqlalchemy import Engine, text
 
 from incidentd.storage.db import make_engine
+from tests.support.cli import run_cli as cli
 
 SPACE = "finance"
 
@@ -68,20 +67,6 @@ FORMATS: list[Any] = [
     pytest.param("lineage.yaml", dump_yaml, id="yaml"),
     pytest.param("lineage.json", dump_json, id="json"),
 ]
-
-
-def cli(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run `incidentd ARGS...` against `db_url`."""
-    env = dict(os.environ)
-    env.update({"INCIDENTD_DATABASE_URL": db_url, "INCIDENTD_LOG_FORMAT": "json", "COLUMNS": "200"})
-    return subprocess.run(
-        [sys.executable, "-m", "incidentd.app.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def describe(result: subprocess.CompletedProcess[str]) -> str:

@@ -15,13 +15,14 @@ import hashlib
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, NamedTuple
 
 from incidentd.app.embedded import ServiceError, create_topics, free_port
 
@@ -32,6 +33,16 @@ CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "
 MAVEN_TIMEOUT_SECONDS = 900.0  # the first download is ~55 MB
 # Small and quick: one JVM shared by a whole test session on a 2-core machine.
 JVM_OPTIONS = ("-Xms256m", "-Xmx768m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1")
+
+
+CODECS = ("none", "gzip", "snappy", "lz4", "zstd")  # by the id in a batch's attributes
+
+
+class StoredBatch(NamedTuple):
+    """What a record batch's header says, as the broker stored it."""
+
+    codec: str
+    producer_id: int  # -1 unless an idempotent (or transactional) producer wrote it
 
 
 def class_path() -> str:
@@ -158,6 +169,11 @@ class ApacheKafka:
         finally:
             shutil.rmtree(self._run_dir, ignore_errors=True)
 
+    def log_tail(self, lines: int = 40) -> str:
+        """The end of the broker's log (warnings and errors), for a failing test's message."""
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
     def create_topics(self, names: Sequence[str], partitions: int = 4) -> None:
         """Create topics if missing."""
         create_topics(self.bootstrap_servers, names, partitions)
@@ -233,8 +249,21 @@ class ApacheKafka:
                 time.sleep(0.2)
         exit_code = self._proc.poll() if self._proc is not None else None
         self._end(0.0)
-        tail = "\n".join(self.log_path.read_text(errors="replace").splitlines()[-40:])
         raise ServiceError(
             f"Apache Kafka on {self.bootstrap_servers} not ready (exit code {exit_code}, "
-            f"last error {last_error!r})\n--- {self.log_path} ---\n{tail}"
+            f"last error {last_error!r})\n--- {self.log_path} ---\n{self.log_tail()}"
         )
+
+
+def stored_batches(kafka: ApacheKafka, topic: str) -> Iterator[StoredBatch]:
+    """The record batches of `topic` in the broker's log files (format v2 headers)."""
+    for segment in kafka.data_dir.glob(f"{topic}-*/*.log"):
+        data = segment.read_bytes()
+        at = 0
+        # baseOffset int64, batchLength int32, ..., attributes int16 at 21, producerId at 43
+        while at + 51 <= len(data):
+            (length,) = struct.unpack_from(">i", data, at + 8)
+            (attributes,) = struct.unpack_from(">h", data, at + 21)
+            (producer_id,) = struct.unpack_from(">q", data, at + 43)
+            yield StoredBatch(CODECS[attributes & 0x7], producer_id)
+            at += 12 + length
