@@ -94,7 +94,7 @@ def list_incidents(
     rows = conn.execute(
         text(
             f"SELECT * FROM incidents WHERE {where} "
-            "ORDER BY created_at DESC, id LIMIT :limit OFFSET :skip"
+            "ORDER BY created_at DESC, number DESC LIMIT :limit OFFSET :skip"
         ),
         {**params, "limit": limit, "skip": skip},
     ).fetchall()

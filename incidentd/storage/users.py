@@ -33,6 +33,10 @@ class Principal:
     email: str
     roles: dict[str, str]
 
+    def readable_spaces(self) -> list[str]:
+        """The spaces whose incidents the caller may read (an `ingest` role only posts alerts)."""
+        return [space for space, role in self.roles.items() if role != INGEST_ROLE]
+
     def writes_somewhere(self) -> bool:
         """Whether the caller may change anything in any space."""
         return any(role in WRITER_ROLES for role in self.roles.values())

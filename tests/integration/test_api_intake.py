@@ -202,3 +202,22 @@ def test_a_gzipped_document_is_read_unpacked(world: ApiWorld) -> None:
     )
     assert broken.status_code == 400
     assert len(queued(world)) == 1
+
+
+def test_an_ingest_member_reads_no_notifications_of_its_space(world: ApiWorld) -> None:
+    with world.engine.begin() as conn:  # ana owns `raw`, but may only post alerts to finance
+        ana = {"Authorization": f"Bearer {create_user(conn, 'ana@example.com', SPACE, 'ingest')}"}
+    world.alerts({"alert_id": "n1", "product_id": "raw", "occurred_at": "2026-02-27T14:00:00Z"})
+    incident = world.incident_of("raw")
+    told = world.client.post(
+        f"/spaces/{SPACE}/incidents/{incident}/notify-downstream", headers=world.headers()
+    )
+    assert "ana@example.com" in told.json()["newly_notified"]
+    with world.engine.connect() as conn:
+        (mine,) = conn.execute(
+            text("SELECT id FROM notifications WHERE recipient = 'ana@example.com'")
+        ).scalars()
+    listed = world.client.get("/notifications", headers=ana).json()
+    assert (listed["items"], listed["total"], listed["unread"]) == ([], 0, 0)
+    assert world.client.post(f"/notifications/{mine}/read", headers=ana).status_code == 404
+    assert world.client.post("/notifications/read-all", headers=ana).json()["marked_read"] == 0

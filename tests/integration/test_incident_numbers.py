@@ -150,3 +150,31 @@ def test_migration_numbers_existing_incidents_and_derives_connections(db_url: st
         ("p", 0, ["gs://bkt", "bigquery"], ["GCS", "BIGQUERY"]),
         ("q", 0, [], []),
     ]
+
+
+def test_the_search_body_takes_a_number_as_a_json_integer(api: ApiWorld) -> None:
+    api.alerts(_alert("d1", "raw", "2026-03-02T10:00:00Z"))
+    for ref in (1, "1"):
+        found = api.client.post(
+            f"/spaces/{SPACE}/alerts/search", json={"incident_id": ref}, headers=api.headers()
+        )
+        assert found.status_code == 200, found.text
+        assert [a["alert_id"] for a in found.json()["items"]] == ["d1"]
+    for bad in (True, 0, -1, 1.5, [1]):
+        refused = api.client.post(
+            f"/spaces/{SPACE}/alerts/search", json={"incident_id": bad}, headers=api.headers()
+        )
+        assert refused.status_code == 422, bad
+        assert "incident_id" in refused.json()["detail"]
+
+
+def test_incidents_created_together_list_newest_number_first(api: ApiWorld) -> None:
+    # one batch opens three unrelated incidents: one created_at, numbers 1, 2, 3
+    api.alerts(
+        _alert("e1", "raw", "2026-03-02T09:00:00Z"),
+        _alert("e2", "island", "2026-03-02T10:00:00Z"),
+        _alert("e3", "x-lonely", "2026-03-02T11:00:00Z"),
+    )
+    listed = api.client.get(BASE, headers=api.headers("viewer")).json()["items"]
+    assert len({i["created_at"] for i in listed}) == 1
+    assert [i["number"] for i in listed] == [3, 2, 1]

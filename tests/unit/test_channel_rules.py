@@ -11,6 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from incidentd.channels.base import Delivery, DeliveryResult, retry_after
+from incidentd.channels.email import EmailChannel
 from incidentd.channels.registry import check_target, mask
 from incidentd.channels.slack import blocks, escape
 from incidentd.channels.text import summarize
@@ -130,3 +131,24 @@ def test_slack_fields_cannot_forge_links() -> None:
     assert escape("<https://evil.example|click> & more") == (
         "&lt;https://evil.example|click&gt; &amp; more"
     )
+
+
+def test_an_email_subscription_renders_the_incident_event() -> None:
+    event = {
+        "event_type": "incident.resolved",
+        "event_id": "e9",
+        "space": "finance",
+        "incident_id": "i9",
+        "incident": INCIDENT
+        | {"title": "Revenue\nis null", "alert_count": 2, "status": "resolved"},
+    }
+    delivery = Delivery(
+        id=7, channel="email", target="ops@example.com", event_id="e9", payload=event
+    )
+    message = EmailChannel("localhost", 25, "incidentd@example.com", public_url="https://i.example")
+    mail = message.compose(delivery)
+    assert mail["To"] == "ops@example.com"
+    assert mail["Subject"] == "[high] Incident resolved: Revenue is null"  # one header line
+    body = mail.get_content()
+    assert "Status: resolved" in body and "Blast radius: 2 products" in body
+    assert "https://i.example/ui/spaces/finance/incidents/i9" in body

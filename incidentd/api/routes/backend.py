@@ -46,6 +46,7 @@ from incidentd.storage.backend import (
     list_asset_incidents,
 )
 from incidentd.storage.insights import incident_distribution, incident_summary
+from incidentd.storage.subscriptions import alert_channels, list_subscriptions
 
 router = APIRouter(prefix="/api/backend/{tenant}", tags=["asset incidents"])
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -256,7 +257,7 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def _asset_alert(row: Row[Any]) -> AssetAlert:
+def _asset_alert(row: Row[Any], channels: list[str], subscribed: bool) -> AssetAlert:
     raw: dict[str, Any] = row.raw if isinstance(row.raw, dict) else {}
     metric = raw.get("metric") if isinstance(raw.get("metric"), dict) else {}
     value = metric.get("value") if isinstance(metric, dict) else None
@@ -271,10 +272,10 @@ def _asset_alert(row: Row[Any]) -> AssetAlert:
         save_time=row.received_at,
         violation_data=metric or {},
         violation_name=row.fingerprint,
-        notification_channels=[],
-        is_notification_enabled=False,
+        notification_channels=channels,
+        is_notification_enabled=subscribed,
         metric_time=row.occurred_at,
-        is_notified=row.notified,
+        is_notified=row.notified or bool(channels),
         metric_value=_number(value),
         policy_name=_text(raw, "check", "policy_name"),
         segment=_text(raw, "segment"),
@@ -300,4 +301,7 @@ def alerts(body: AlertsByFilters, space: Tenant, conn: Conn) -> list[AssetAlert]
         upload_dates=tuple(truncate_millis(t) for t in body.upload_dates),
         violation_names=tuple(body.violation_names),
     )
-    return [_asset_alert(r) for r in alerts_by_filters(conn, space.slug, query)]
+    rows = alerts_by_filters(conn, space.slug, query)
+    told = alert_channels(conn, space.slug, [r.alert_id for r in rows]) if rows else {}
+    subscribed = bool(list_subscriptions(conn, [space.slug]))
+    return [_asset_alert(r, told.get(r.alert_id, []), subscribed) for r in rows]

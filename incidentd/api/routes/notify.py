@@ -73,7 +73,12 @@ def notifications(
     Only those about spaces the caller is a member of: an owner's address in a space's catalog
     shows that space's incident titles to its members only."""
     rows, total, unread = list_notifications(
-        conn, caller.email, caller.roles, skip=skip, limit=limit, unread_only=unread_only
+        conn,
+        caller.email,
+        caller.readable_spaces(),
+        skip=skip,
+        limit=limit,
+        unread_only=unread_only,
     )
     return NotificationList(
         items=[NotificationOut.model_validate(as_dict(r)) for r in rows],
@@ -85,7 +90,7 @@ def notifications(
 @router.post("/notifications/read-all", response_model=ReadAllResult, tags=["notifications"])
 def read_all(caller: Caller, conn: Conn) -> ReadAllResult:
     """Mark every unread notification of the caller read."""
-    return ReadAllResult(marked_read=mark_all_read(conn, caller.email, caller.roles))
+    return ReadAllResult(marked_read=mark_all_read(conn, caller.email, caller.readable_spaces()))
 
 
 @router.post(
@@ -96,7 +101,7 @@ def read_all(caller: Caller, conn: Conn) -> ReadAllResult:
 )
 def read_one(notification_id: int, caller: Caller, conn: Conn) -> NotificationOut:
     """Mark one of the caller's notifications read."""
-    row = mark_read(conn, caller.email, caller.roles, notification_id)
+    row = mark_read(conn, caller.email, caller.readable_spaces(), notification_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"notification {notification_id} not found")
     return NotificationOut.model_validate(as_dict(row))

@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_serializer
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_serializer,
+)
 
 from incidentd.schemas.api.incidents import AlertOut
 from incidentd.schemas.common import UtcDatetime, format_utc
@@ -40,6 +47,14 @@ class AlertPage(BaseModel):
 _Value = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 
 
+def _number_as_text(value: Any) -> Any:
+    """An incident number may come as a JSON integer (`"incident_id": 42`)."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+_IncidentKey = Annotated[_Value, BeforeValidator(_number_as_text)]
+
+
 class AlertSearch(BaseModel):
     """Seed 001 "alerts by filters": the filters of `GET /spaces/{slug}/alerts` as a body."""
 
@@ -69,7 +84,9 @@ class AlertSearch(BaseModel):
     alert_ids: list[_Value] = Field(
         default_factory=list, max_length=200, description="Exact ids, e.g. a history step's."
     )
-    incident_id: _Value | None = Field(default=None, description="Alerts of this incident.")
+    incident_id: _IncidentKey | None = Field(
+        default=None, description='Alerts of this incident: its id or number (`42` or `"42"`).'
+    )
     from_time: UtcDatetime | None = Field(default=None, description="occurred_at >= from_time.")
     to_time: UtcDatetime | None = Field(default=None, description="occurred_at < to_time.")
     text_to_search: Annotated[str, StringConstraints(max_length=500)] | None = Field(
