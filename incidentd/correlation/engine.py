@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from heapq import heappop, heappush
 
 from incidentd.correlation import derive
@@ -65,6 +65,7 @@ class _Run:
                 self.orphans.setdefault(orphan.fingerprint, []).append(orphan)
         # Recoveries claimed by a late failure, replayed in time order among the run's alerts.
         self.replay: list[tuple[datetime, str, Alert]] = []
+        self.replaying: set[str] = set()
 
     def run(self, alerts: Sequence[Alert]) -> Outcome:
         ordered = sorted(alerts, key=lambda a: (a.occurred_at, a.alert_id))
@@ -74,7 +75,7 @@ class _Run:
                 i == len(ordered)
                 or self.replay[0][:2] <= (ordered[i].occurred_at, ordered[i].alert_id)
             ):
-                self._clear(heappop(self.replay)[2])
+                self._replay(heappop(self.replay)[2])
                 continue
             alert = ordered[i]
             i += 1
@@ -123,8 +124,8 @@ class _Run:
             elif not related:
                 self._add(previous, alert)  # a late alert from before the recovery
                 return
-        target = self._join(alert, related)
-        self._clear_late(target, alert)
+        self._join(alert, related)
+        self._clear_late(alert)
         self._claim_orphans(alert)
 
     def _join(self, alert: Alert, related: list[Incident]) -> Incident:
@@ -138,16 +139,17 @@ class _Run:
                 self._merge(other, target)
         return target
 
-    def _clear_late(self, target: Incident, alert: Alert) -> None:
-        """A failure older than a known recovery of its fingerprint is cleared by it at once.
+    def _clear_late(self, alert: Alert) -> None:
+        """A failure older than a known recovery of its fingerprint is cleared by it in turn.
 
         The recovery arrived first and is held elsewhere; it clears the fingerprint in every
-        open incident holding it firing at or before its time, this one included.
+        open incident holding it firing at or before its time. It is replayed at its own time
+        among this run's alerts, so a recovery of this run that happened earlier (the one of
+        the failure's own time) clears the failure first.
         """
         recovery = self._recovery_after(alert)
-        if recovery is not None and target.is_open and target.clear_with(recovery):
-            self._history(target, HistoryState.ONGOING, [recovery.alert_id])
-            self._settle(target, recovery)
+        if recovery is not None:
+            self._schedule(recovery)
 
     def _recovery_after(self, alert: Alert) -> Alert | None:
         """The earliest known recovery of `alert`'s fingerprint at or after it, if any."""
@@ -177,22 +179,59 @@ class _Run:
             return
         self.orphans[alert.fingerprint] = [r for r in pool if r not in claimed]
         for recovery in claimed:
+            self._schedule(recovery)
+
+    def _schedule(self, recovery: Alert) -> None:
+        """Handle `recovery` again at its own time among this run's alerts (once per run)."""
+        if recovery.alert_id not in self.replaying:
+            self.replaying.add(recovery.alert_id)
             heappush(self.replay, (recovery.occurred_at, recovery.alert_id, recovery))
 
+    def _replay(self, recovery: Alert) -> None:
+        """A replayed recovery: an unassigned one is handled as new, a held one clears again."""
+        self.replaying.discard(recovery.alert_id)
+        if self.index.home.get(recovery.alert_id) is None:
+            self._clear(recovery)
+        else:
+            self._clear_elsewhere(recovery)
+
     def _resolved_holder(self, alert: Alert) -> Incident | None:
-        """The resolved incident this alert's fingerprint last cleared, within the window."""
-        best: Incident | None = None
-        for incident in self.index.with_fingerprint(alert.fingerprint):
-            if incident.is_open or incident.merged_into is not None:
-                continue
-            if incident.space != alert.space:
-                continue
-            cleared = incident.cleared_at
-            if cleared is None or alert.occurred_at - cleared > self.policy.reopen_within:
-                continue
-            if best is None or _recency(incident) > _recency(best):
-                best = incident
-        return best
+        """The resolved incident of this alert's time holding its fingerprint, latest first.
+
+        Either the alert fires again after the incident's resolution (within the reopen
+        period), or it is late data from the incident's own time (within the correlation
+        window of an alert of its fingerprint there, before the resolution). An alert from
+        another time never reopens or joins a resolved incident.
+        """
+        candidates = [
+            incident
+            for incident in self.index.with_fingerprint(alert.fingerprint)
+            if not incident.is_open
+            and incident.merged_into is None
+            and incident.space == alert.space
+            and (self._refires_after(incident, alert) or self._of_its_time(incident, alert))
+        ]
+        return max(candidates, key=_recency, default=None)
+
+    def _refires_after(self, incident: Incident, alert: Alert) -> bool:
+        """True when `alert` happened after `incident` cleared, within the reopen period."""
+        cleared = incident.cleared_at
+        return cleared is not None and (
+            timedelta(0) <= alert.occurred_at - cleared <= self.policy.reopen_within
+        )
+
+    def _of_its_time(self, incident: Incident, alert: Alert) -> bool:
+        """True when `alert` is late data of `incident`: before it cleared, and within the
+        correlation window of an alert of its fingerprint there."""
+        cleared = incident.cleared_at
+        if cleared is None or alert.occurred_at >= cleared:
+            return False
+        window = self.policy.window
+        return any(
+            abs(held.occurred_at - alert.occurred_at) <= window
+            for held in incident.alerts.values()
+            if held.fingerprint == alert.fingerprint
+        )
 
     def _open(self, alert: Alert) -> Incident:
         incident = Incident(
@@ -255,11 +294,19 @@ class _Run:
             return
         home = max(clearing, key=lambda i: (_last_time(i, alert.fingerprint), i.id))
         self._add(home, alert)
-        for other in clearing:
-            if other is not home and other.clear_with(alert):
-                self._history(other, HistoryState.ONGOING, [alert.alert_id])
-        for incident in clearing:
-            self._settle(incident, alert)
+        self._settle(home, alert)
+        self._clear_elsewhere(alert)
+
+    def _clear_elsewhere(self, recovery: Alert) -> None:
+        """Clear the fingerprint in the open incidents that do not hold the recovery itself."""
+        for incident in self.index.with_fingerprint(recovery.fingerprint):
+            if (
+                incident.is_open
+                and incident.space == recovery.space
+                and incident.clear_with(recovery)
+            ):
+                self._history(incident, HistoryState.ONGOING, [recovery.alert_id])
+                self._settle(incident, recovery)
 
     def _settle(self, incident: Incident, alert: Alert) -> None:
         """Resolve an open incident whose every fingerprint is clear (space setting)."""

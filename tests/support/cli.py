@@ -1,4 +1,4 @@
-"""`incidentd …` as a real subprocess (in-process runners leave logging bound to closed files)."""
+"""`incidentd` commands as an operator or a pipeline runs them: a subprocess on a database."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from incidentd.storage.spaces import INCIDENTS_FEATURE, upsert_space
 
 
 def run_cli(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run `incidentd ARGS...` against `db_url`; stdout and stderr are captured as text."""
-    env = {**os.environ, "INCIDENTD_DATABASE_URL": db_url, "COLUMNS": "200"}
-    env["INCIDENTD_LOG_FORMAT"] = "json"
+    """`incidentd ARGS` with the database set, JSON logs and a wide terminal."""
+    env = dict(os.environ, INCIDENTD_DATABASE_URL=db_url, INCIDENTD_LOG_FORMAT="json")
+    env["COLUMNS"] = "250"
     return subprocess.run(
         [sys.executable, "-m", "incidentd.app.cli", *args],
         env=env,

@@ -152,6 +152,20 @@ class CheckAlert:
     space: str = "default"
 
 
+def refires(cleared_at: datetime, fired_at: datetime, within: timedelta) -> bool:
+    """CONTRACT §6 reopening, on the problem's times: the fingerprint fires again at or after
+    the incident's resolution and at most `within` (24 h) later. An alert that happened
+    before the resolution is late data, never a re-fire."""
+    return cleared_at <= fired_at <= cleared_at + within
+
+
+def late_data_of(held_at: Iterable[datetime], fired_at: datetime, window: timedelta) -> bool:
+    """A late alert belongs to a resolved incident's time when it happened within `window`
+    of one of the incident's alerts of its fingerprint (times `held_at`). The contract is
+    silent here; the project's choice: late data of another time never joins or reopens it."""
+    return any(abs(held - fired_at) <= window for held in held_at)
+
+
 def resolutions(
     groups_: Iterable[frozenset[str]], alerts: Sequence[CheckAlert]
 ) -> dict[frozenset[str], datetime | None]:
@@ -161,7 +175,8 @@ def resolutions(
     before the recovery's time; a fingerprint of a group is clear from the earliest recovery at
     or after its latest firing alert there. A group resolves when every fingerprint it holds is
     clear, at the latest of those times. Written for streams whose recoveries all arrive after
-    the firing alerts (nothing resolves while the groups form).
+    the firing alerts (nothing resolves while the groups form), or for bursts of such streams
+    so far apart that no alert of one `refires` or is `late_data_of` an incident of another.
     """
     by_id = {a.alert_id: a for a in alerts}
     recoveries = [a for a in alerts if not a.firing]
