@@ -182,6 +182,9 @@ def peers_command(  # noqa: PLR0917 (typer options are parameters)
     ] = 10_000,
     memory_alerts: Annotated[int, typer.Option(help="Records of the memory phase.")] = 20_000,
     memory: Annotated[bool, typer.Option(help="Run the memory phase.")] = True,
+    table: Annotated[
+        bool, typer.Option(help="Run the peer rows (--no-table: memory only).")
+    ] = True,
     out: Annotated[Path, typer.Option(help="Where to write the JSON.")] = PEERS_OUT,
 ) -> None:
     """The peer table: raw consumer, Alertmanager, incidentd 1/2/4 workers keyed by space and
@@ -197,6 +200,7 @@ def peers_command(  # noqa: PLR0917 (typer options are parameters)
         memory_products=memory_products,
         memory_alerts=memory_alerts,
         memory=memory,
+        table=table,
     )
     console = Console(stderr=True)
     result = peers(config, console)

@@ -44,6 +44,7 @@ class PeerConfig:
     memory_products: int = 10_000  # per space
     memory_alerts: int = 20_000
     memory: bool = True
+    table: bool = True  # the peer rows (off: the memory phase alone)
     seed: int = 7
     phase_timeout: float = 900.0
     log_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="incidentd-peers-")))
@@ -110,12 +111,17 @@ def peers(config: PeerConfig, console: Console) -> dict[str, Any]:
     with Services(durable=False, partitions=partitions) as services:
         result["meta"]["services"] = services.describe()
         phase = Phase(services, config.phase_timeout, config.log_dir)
-        result["raw"] = _phase(console, "raw consumer", lambda: raw_phase(phase, streams["space"]))
+        result["raw"] = _phase(
+            console, "raw consumer", lambda: raw_phase(phase, streams["space"]), run=config.table
+        )
         result["alertmanager"] = _phase(
-            console, "Alertmanager", lambda: alertmanager_phase(streams["space"])
+            console,
+            "Alertmanager",
+            lambda: alertmanager_phase(streams["space"]),
+            run=config.table,
         )
         result["incidentd"] = []
-        for key in KEYINGS:
+        for key in KEYINGS if config.table else ():
             for k in config.workers:
                 row = _phase(
                     console,
