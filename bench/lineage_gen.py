@@ -71,6 +71,10 @@ class Lineage:
         """The layer name of a product (its id starts with it after the domain)."""
         return product.split(".", 1)[1].split("_", 1)[0]
 
+    def dataset(self, product: str) -> str:
+        """The product's one dataset; a space's own namespace (a dataset has one owner space)."""
+        return f"{self.space}-warehouse/{product}"
+
     def document(self) -> LineageDocument:
         """The lineage as an `incidentd lineage import` document."""
         products = [
@@ -80,7 +84,7 @@ class Lineage:
                 name=p.replace("_", " "),
                 owners=[f"team-{self.domain_of[p]:03d}@example.com"],
                 tier=self.tier_of[p],  # type: ignore[arg-type]
-                datasets=[f"warehouse/{p}"],
+                datasets=[self.dataset(p)],
             )
             for p in self.products
         ]
@@ -96,7 +100,7 @@ class Lineage:
                 name=p.replace("_", " "),
                 owners=(f"team-{self.domain_of[p]:03d}@example.com",),
                 tier=self.tier_of[p],
-                datasets=(f"warehouse/{p}",),
+                datasets=(self.dataset(p),),
             )
             for p in self.products
         ]

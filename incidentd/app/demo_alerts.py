@@ -196,7 +196,12 @@ def _alert(spec: _Spec, base: datetime) -> dict[str, Any]:
         "severity": spec.severity,
         "occurred_at": format_utc(occurred),
         "title": spec.title,
-        "check": {"id": f"chk-{spec.check}", "name": spec.check, "policy_name": "prod checks"},
+        "check": {
+            "id": f"chk-{spec.check}",
+            "name": spec.check,
+            "policy_id": "4",
+            "policy_name": "prod checks",
+        },
         "attribute": spec.attribute,
         "segment": None,
         "tags": ["prod", "demo"],

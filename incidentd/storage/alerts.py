@@ -6,12 +6,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import orjson
+from psycopg.errors import UniqueViolation
+from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, Row, text
+from sqlalchemy.exc import IntegrityError
 
 from incidentd.correlation.model import Alert
 from incidentd.schemas.common import AlertStatus, Severity
+from incidentd.storage.copy import copy_rows
 
 # One JSON document carries the whole batch: no per-element array escaping on the client,
 # and the raw payload is embedded as JSON rather than parsed twice.
@@ -67,17 +72,83 @@ def insert_alerts(
     incident_of: Mapping[str, str | None] | None = None,
     now: datetime | None = None,
 ) -> int:
-    """Insert alerts (with their incident) in one statement; returns how many were inserted.
+    """Insert alerts (with their incident); returns how many were inserted.
 
-    Ids stored already are skipped (`ON CONFLICT DO NOTHING`), so a replay inserts nothing.
-    (A count rather than the ids: reading 2,000 ids back cost more than the check is worth.)
+    A binary COPY first (about a third cheaper than any INSERT measured, bench/insert_cost.py);
+    when an id is stored already it fails as a whole, is undone to a savepoint, and the batch
+    goes through the statement that skips stored ids (`ON CONFLICT DO NOTHING`), so a replay
+    inserts nothing. (A count rather than the ids: reading 2,000 ids back cost more than the
+    check is worth.)
     """
     if not alerts:
         return 0
     incident_of = incident_of or {}
     unique = {a.alert.alert_id: a for a in alerts}
+    when = now or datetime.now(UTC)
+    rows = (_copy_row(item, incident_of, when) for item in sorted(unique.items()))
+    conn.execute(_SAVEPOINT)
+    try:
+        return copy_rows(conn, _COPY, _COPY_TYPES, rows)
+    except IntegrityError as exc:
+        if not isinstance(exc.orig, UniqueViolation):
+            raise
+        conn.execute(_ROLLBACK_TO)
+    return insert_alerts_skipping_stored(conn, list(unique.values()), incident_of, when)
+
+
+_SAVEPOINT = text("SAVEPOINT insert_alerts")
+_ROLLBACK_TO = text("ROLLBACK TO SAVEPOINT insert_alerts")
+_COPY = (
+    "COPY alerts (alert_id, space, product_id, alert_type, status, severity, occurred_at, "
+    "fingerprint, title, tags, raw, incident_id, added_at) FROM STDIN (FORMAT BINARY)"
+)
+_COPY_TYPES = [
+    *["text"] * 6,
+    "timestamptz",
+    "text",
+    "text",
+    "text[]",
+    "jsonb",
+    "uuid",
+    "timestamptz",
+]
+
+
+def _copy_row(
+    item: tuple[str, NewAlert], incident_of: Mapping[str, str | None], now: datetime
+) -> tuple[Any, ...]:
+    a = item[1].alert
+    incident = incident_of.get(a.alert_id)
+    return (
+        a.alert_id,
+        a.space,
+        a.product_id,
+        a.alert_type,
+        a.status.value,
+        a.severity.value,
+        a.occurred_at,
+        a.fingerprint,
+        a.title,
+        list(a.tags),
+        Jsonb(item[1].raw_json, dumps=_as_is),
+        None if incident is None else UUID(str(incident)),
+        now if incident is not None else None,
+    )
+
+
+def _as_is(text: Any) -> str:
+    return str(text)  # the record's own JSON text, validated by the parser
+
+
+def insert_alerts_skipping_stored(
+    conn: Connection,
+    alerts: Sequence[NewAlert],
+    incident_of: Mapping[str, str | None],
+    now: datetime,
+) -> int:
+    """Insert alerts of distinct ids in one statement that skips ids stored already."""
     parts = []
-    for new in unique.values():
+    for new in alerts:
         a = new.alert
         head = orjson.dumps(
             {
@@ -95,10 +166,7 @@ def insert_alerts(
             }
         )
         parts.append(head[:-1] + b',"raw":' + new.raw_json.encode() + b"}")
-    params = {
-        "rows": (b"[" + b",".join(parts) + b"]").decode(),
-        "now": now or datetime.now(UTC),
-    }
+    params = {"rows": (b"[" + b",".join(parts) + b"]").decode(), "now": now}
     return int(conn.execute(_INSERT, params).rowcount)
 
 

@@ -134,6 +134,10 @@ def test_burst_is_varied(records: list[tuple[bytes | None, bytes]]) -> None:
     assert {a.source for a in alerts} >= {"soda", "great_expectations", "dbt", "telmai"}
     assert len({a.severity for a in alerts}) >= 4
     assert all(a.check is not None and a.check.id for a in alerts)
+    # seed 001's policies: `alert_policy_ids=4` finds the demo's incidents
+    assert {(a.check.policy_id, a.check.policy_name) for a in alerts if a.check} == {
+        ("4", "prod checks")
+    }
     assert sum(1 for a in alerts if a.metric is not None) >= len(alerts) - 2
 
 
