@@ -1,20 +1,17 @@
 """An alert id is the idempotency key of one space's alerts: another space's id must not drop it.
 
-Known defect: `alerts.alert_id` is unique over all spaces, so a member of one space that posts
-an alert id another space uses (ids such as `soda-not_null_payment_method-20261201T161515`
-are predictable) makes the other space's alert a silent duplicate. Marked xfail (strict) until
-alerts are unique per (space, alert_id); it then passes and the mark must go.
+Alerts are unique per (space, alert_id): a member of one space that posts an alert id another
+space uses (ids such as `soda-not_null_payment_method-20261201T161515` are predictable) must
+not make the other space's alert a silent duplicate.
 """
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import text
 
 from tests.support.api import SPACE, ApiWorld
 
 
-@pytest.mark.xfail(strict=True, reason="alerts.alert_id is unique across spaces")
 def test_the_same_alert_id_in_two_spaces_is_two_alerts(api: ApiWorld) -> None:
     api.alerts(
         {
