@@ -7,6 +7,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
+from typing import Any
 
 import anyio
 from fastapi import Depends, FastAPI, Request
@@ -108,6 +109,7 @@ def create_app(settings: Settings) -> FastAPI:
             for e in exc.errors()
         ]
         summary = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in problems)
+        summary += _content_type_hint(request, problems)
         return JSONResponse(status_code=422, content={"detail": summary, "errors": problems})
 
     @app.exception_handler(DataError)
@@ -118,3 +120,12 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse(status_code=422, content={"detail": f"value not accepted: {reason}"})
 
     return app
+
+
+def _content_type_hint(request: Request, problems: list[dict[str, Any]]) -> str:
+    """Why a body was no object: it was not sent as JSON (`curl -d` sends a form)."""
+    sent = request.headers.get("content-type", "")
+    unread = any(p["loc"] == ["body"] and p["type"] == "model_attributes_type" for p in problems)
+    if not unread or "json" in sent.lower():
+        return ""
+    return f" (send the body as JSON with Content-Type: application/json, not '{sent[:100]}')"

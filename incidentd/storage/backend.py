@@ -165,9 +165,9 @@ def incident_steps(conn: Connection, space: str, incident_id: uuid.UUID) -> list
         for r in conn.execute(
             text(
                 "SELECT alert_id, occurred_at, fingerprint FROM alerts "
-                "WHERE alert_id = ANY(CAST(:ids AS text[]))"
+                "WHERE space = :s AND alert_id = ANY(CAST(:ids AS text[]))"
             ),
-            {"ids": ids},
+            {"s": space, "ids": ids},
         )
     }
     return [

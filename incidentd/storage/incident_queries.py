@@ -106,7 +106,7 @@ _ALERT_ROWS = text(
     SELECT alert_id, product_id, alert_type, status, severity, occurred_at, fingerprint, title,
            added_at, incident_id::text AS incident_id
     FROM alerts
-    WHERE incident_id = :i OR alert_id = ANY(CAST(:also AS text[]))
+    WHERE incident_id = :i OR (space = :s AND alert_id = ANY(CAST(:also AS text[])))
     ORDER BY added_at, occurred_at, alert_id
     """
 )
@@ -126,7 +126,7 @@ def alert_rows(conn: Connection, incident: Incident) -> list[Row[Any]]:
     also = sorted(incident.clears)
     if incident.merged_into is not None:
         also = sorted({*also, *(r[0] for r in conn.execute(_MOVED_BY_MERGES, {"i": key}))})
-    return list(conn.execute(_ALERT_ROWS, {"i": key, "also": also}))
+    return list(conn.execute(_ALERT_ROWS, {"i": key, "s": incident.space, "also": also}))
 
 
 def products_info(conn: Connection, space: str, ids: list[str]) -> dict[str, Row[Any]]:

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Row, text
 from incidentd.correlation.model import Change, Incident, Outcome
 from incidentd.schemas.common import EventType, Impact, IncidentStatus, Severity
 from incidentd.schemas.incident import IncidentEvent, IncidentResource
-from incidentd.storage.alerts import ALERT_COLUMNS, alert_from_row, assign_alerts
+from incidentd.storage.alerts import ALERT_COLUMNS, alert_from_row, assign_alerts, load_alerts
 from incidentd.storage.subscriptions import publish_events
 
 _OPEN_STATE = text(
@@ -69,19 +69,10 @@ def with_alerts(conn: Connection, rows: Iterable[Row[Any]]) -> list[Incident]:
             {"ids": list(incidents)},
         ):
             incidents[str(row.incident_id)].alerts[row.alert_id] = alert_from_row(row)
-    cleared = sorted({a for _, ids in listed for a in ids})
-    if cleared:
-        found = {
-            r.alert_id: alert_from_row(r)
-            for r in conn.execute(
-                text(
-                    f"SELECT {ALERT_COLUMNS} FROM alerts WHERE alert_id = ANY(CAST(:a AS text[]))"
-                ),
-                {"a": cleared},
-            )
-        }
-        for incident, ids in listed:
-            incident.clears.update((a, found[a]) for a in ids if a in found)
+    found = load_alerts(conn, ((i.space, a) for i, ids in listed for a in ids))
+    for incident, ids in listed:
+        keys = ((a, (incident.space, a)) for a in ids)
+        incident.clears.update((a, found[k]) for a, k in keys if k in found)
     return list(incidents.values())
 
 

@@ -145,12 +145,12 @@ class Incident(Base):
 
 
 class Alert(Base):
-    """Every alert ever received, stored once (unique alert_id) with its raw payload."""
+    """Every alert ever received, stored once per space (unique space, alert_id), raw payload."""
 
     __tablename__ = "alerts"
 
     pk: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    alert_id: Mapped[str] = mapped_column(Text, unique=True)
+    alert_id: Mapped[str] = mapped_column(Text)
     space: Mapped[str] = mapped_column(Text)
     product_id: Mapped[str] = mapped_column(Text)
     alert_type: Mapped[str] = mapped_column(Text)
@@ -170,6 +170,7 @@ class Alert(Base):
     raw: Mapped[dict[str, Any]] = mapped_column(JSONB)
 
     __table_args__ = (
+        UniqueConstraint("space", "alert_id", name="uq_alerts_space_alert_id"),
         Index("ix_alerts_incident", "incident_id"),
         Index("ix_alerts_space_fingerprint", "space", "fingerprint"),
         Index("ix_alerts_space_occurred", "space", "occurred_at"),

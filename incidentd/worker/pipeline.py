@@ -17,6 +17,7 @@ from incidentd.correlation.model import Alert
 from incidentd.intake.base import IntakeError
 from incidentd.lineage.openlineage import OpenLineageError, map_run_event
 from incidentd.storage.alerts import (
+    AlertKey,
     NewAlert,
     existing_alert_ids,
     insert_alerts,
@@ -87,19 +88,19 @@ def process_batch(
             by_space[new.alert.space].append(new.alert)
         # Lock first: alerts of a space are checked, correlated and stored by one worker at a time.
         spaces = lock_spaces(conn, set(by_space), lock_timeout_ms, on_lock_wait)
-        stored = existing_alert_ids(conn, (a.alert.alert_id for a in alerts))
+        stored = existing_alert_ids(conn, (_key(a.alert) for a in alerts))
         fresh = _fresh(alerts, stored)
-        fresh_ids = {a.alert.alert_id for a in fresh}
         result.duplicates = len(alerts) - len(fresh)
-        ctx = _Context(graphs, states, checked_out, incidents_topic, now, fresh_ids)
-        incident_of: dict[str, str | None] = {}
+        ctx = _Context(graphs, states, checked_out, incidents_topic, now)
+        incident_of: dict[AlertKey, str | None] = {}
         for slug in sorted({a.alert.space for a in fresh}):
             space_alerts = [a.alert for a in fresh if a.alert.space == slug]
-            incident_of.update(_correlate_space(conn, spaces.get(slug), space_alerts, ctx, result))
+            assigned = _correlate_space(conn, spaces.get(slug), space_alerts, ctx, result)
+            incident_of.update(((slug, a), i) for a, i in assigned.items())
         inserted = insert_alerts(conn, fresh, incident_of, now)
         if inserted != len(fresh):
-            # Another worker stored one of these ids under another space meanwhile.
-            raise ConcurrentInsertError(sorted(fresh_ids)[:5])
+            # Another worker stored one of these (space, id) keys meanwhile.
+            raise ConcurrentInsertError(sorted(_key(a.alert) for a in fresh)[:5])
         result.stored = inserted
         crash_point("before_db_commit")
     for space, state in checked_out.items():  # only reached when the commit succeeded
@@ -111,12 +112,16 @@ class ConcurrentInsertError(RuntimeError):
     """The batch raced another worker on an alert id; retrying it resolves the race."""
 
 
-def _fresh(alerts: list[NewAlert], stored: set[str]) -> list[NewAlert]:
+def _key(alert: Alert) -> AlertKey:
+    return (alert.space, alert.alert_id)  # an alert id is unique within its space only
+
+
+def _fresh(alerts: list[NewAlert], stored: set[AlertKey]) -> list[NewAlert]:
     seen = set(stored)
     fresh = []
     for new in alerts:
-        if new.alert.alert_id not in seen:
-            seen.add(new.alert.alert_id)
+        if _key(new.alert) not in seen:
+            seen.add(_key(new.alert))
             fresh.append(new)
     return fresh
 
@@ -128,7 +133,6 @@ class _Context:
     checked_out: dict[str, SpaceState]
     topic: str
     now: datetime
-    fresh_ids: set[str]
 
 
 def _correlate_space(
@@ -153,7 +157,7 @@ def _correlate_space(
             now=ctx.now,
             topic=ctx.topic,
             seq=state.seq,
-            new_alert_ids=ctx.fresh_ids,
+            new_alert_ids={a.alert_id for a in alerts},  # this space's fresh alerts
         )
     result.spaces.add(row.slug)
     return outcome.assignments

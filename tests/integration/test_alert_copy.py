@@ -36,7 +36,10 @@ def parsed(alert_id: str, minute: int = 0) -> NewAlert:
 def test_the_incident_and_the_time_it_was_added_are_stored(engine: Engine) -> None:
     incident = _incident(engine)
     with engine.begin() as conn:
-        stored = insert_alerts(conn, [parsed("c-1"), parsed("c-2", 1)], {"c-1": incident}, NOW)
+        first = parsed("c-1")
+        stored = insert_alerts(
+            conn, [first, parsed("c-2", 1)], {(first.alert.space, "c-1"): incident}, NOW
+        )
     assert stored == 2
     with engine.connect() as conn:
         got = {
@@ -54,6 +57,20 @@ def test_a_batch_holding_a_stored_id_inserts_only_the_new_ones(engine: Engine) -
         conn.execute(text("SELECT 1"))  # the transaction is still usable
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM alerts")).scalar_one() == 2
+
+
+def test_the_same_id_in_another_space_is_another_alert(engine: Engine) -> None:
+    here = parsed("s-1")
+    there = replace(here, alert=replace(here.alert, space="elsewhere"))
+    with engine.begin() as conn:
+        assert insert_alerts(conn, [here]) == 1
+    with engine.begin() as conn:  # the COPY fails on `here`; the fallback skips only `here`
+        assert insert_alerts(conn, [here, there]) == 1
+    with engine.begin() as conn:
+        assert insert_alerts(conn, [there, here]) == 0
+    with engine.connect() as conn:
+        spaces = conn.execute(text("SELECT space FROM alerts ORDER BY space")).scalars()
+        assert list(spaces) == ["elsewhere", here.alert.space]
 
 
 def test_a_row_the_database_refuses_raises_its_sqlstate(engine: Engine) -> None:

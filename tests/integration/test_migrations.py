@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from incidentd.storage.db import current_revision, make_engine
 from incidentd.storage.tables import Base
 
-HEAD = "0009"
+HEAD = "0010"
 TABLES = {
     "spaces",
     "products",
@@ -147,5 +147,7 @@ def test_alert_id_is_unique(migrated_db: str) -> None:
         with engine.connect() as conn:
             count = conn.execute(text("SELECT count(*) FROM alerts WHERE alert_id = 'dup-1'"))
             assert count.scalar() == 1
+        with engine.begin() as conn:  # unique within a space: another space may use the id
+            conn.execute(text(ALERT_SQL.text.replace("'shop'", "'other'")), {"id": "dup-1"})
     finally:
         engine.dispose()

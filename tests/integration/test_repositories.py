@@ -420,3 +420,44 @@ def test_a_lineage_change_between_batches_is_used_by_the_next_batch(
     survivors = {incident_of(engine, a) for a in ("g1", "g2", "g3")}
     assert len(survivors) == 1
     assert scalar(engine, "SELECT count(*) FROM incidents WHERE status <> 'resolved'") == 1
+
+
+def test_the_same_alert_id_in_two_spaces_is_two_alerts_each_correlated_in_its_space(
+    engine: Engine, run: Batches
+) -> None:
+    # a and c are unrelated, b is downstream of both: an alert on b merges two incidents.
+    for space in ("shop", "other"):
+        make_space(engine, space, [("a", "b"), ("c", "b")])
+    first = run([new_alert("s1", "a", 0, space="other"), new_alert("s2", "c", 1, space="other")])
+    assert (first.stored, first.duplicates) == (2, 0)
+    both = run([new_alert("s1", "a", 0), new_alert("s2", "c", 1), new_alert("s1", "a", 0)])
+    assert (both.stored, both.duplicates, both.events) == (2, 1, 2)  # duplicate within shop only
+    merged = run([new_alert("s3", "b", 2)])  # shop's s2 moves into shop's oldest incident
+    assert merged.events == 2
+    again = run([new_alert("s1", "a", 0, space="other"), new_alert("s3", "b", 2)])
+    assert (again.stored, again.duplicates, again.events) == (0, 2, 0)
+
+    stored = rows(
+        engine,
+        "SELECT a.space, a.alert_id, i.space AS home, i.id FROM alerts AS a "
+        "JOIN incidents AS i ON i.id = a.incident_id ORDER BY a.space, a.alert_id",
+    )
+    assert [(r.space, r.alert_id, r.home) for r in stored] == [
+        ("other", "s1", "other"),
+        ("other", "s2", "other"),
+        ("shop", "s1", "shop"),
+        ("shop", "s2", "shop"),
+        ("shop", "s3", "shop"),
+    ]
+    homes = {(r.space, r.alert_id): r.id for r in stored}
+    assert homes["other", "s1"] != homes["other", "s2"]  # other's incidents were not merged
+    assert homes["shop", "s1"] == homes["shop", "s2"] == homes["shop", "s3"]
+    open_counts = rows(
+        engine,
+        "SELECT space, alert_count FROM incidents WHERE merged_into IS NULL ORDER BY space, id",
+    )
+    assert sorted((r.space, r.alert_count) for r in open_counts) == [
+        ("other", 1),
+        ("other", 1),
+        ("shop", 3),
+    ]
