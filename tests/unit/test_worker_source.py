@@ -17,7 +17,13 @@ from kafka.errors import (
 
 from incidentd.schemas.settings import Settings
 from incidentd.worker import source as source_module
-from incidentd.worker.source import BrokerError, KafkaSource, Partition, open_producer
+from incidentd.worker.source import (
+    BrokerError,
+    KafkaSource,
+    Partition,
+    open_producer,
+    open_source,
+)
 
 TP = TopicPartition("dq.alerts", 0)
 
@@ -206,3 +212,22 @@ def test_the_producer_is_idempotent_as_set_and_a_bootstrap_failure_is_a_broker_e
         assert caught.value.kind == "KafkaTimeoutError"
     assert [c["enable_idempotence"] for c in configs] == [True, False]
     assert Settings().producer_idempotence  # on by default: Apache Kafka supports it
+
+
+def test_the_consumer_asks_the_broker_to_hold_a_fetch_only_as_long_as_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    configs: list[dict[str, Any]] = []
+
+    def consumer(**config: Any) -> None:
+        configs.append(config)
+        raise KafkaTimeoutError("Unable to bootstrap")
+
+    monkeypatch.setattr(source_module, "KafkaConsumer", consumer)
+    for wait in (None, 250):
+        extra = {} if wait is None else {"fetch_max_wait_ms": wait}
+        with pytest.raises(BrokerError):
+            open_source(Settings(kafka_bootstrap_servers="127.0.0.1:1", **extra))
+    assert [c["fetch_max_wait_ms"] for c in configs] == [Settings().fetch_max_wait_ms, 250]
+    # Not kafka-python's 500 ms: Tansu holds a fetch that long even when records come meanwhile.
+    assert Settings().fetch_max_wait_ms <= 100
