@@ -39,7 +39,6 @@ _PG_DEFAULT_SETTINGS: Mapping[str, str] = {
     "full_page_writes": "off",
     "max_connections": "200",
 }
-_TOPIC_ALREADY_EXISTS = 36
 MEMORY_STORAGE = "memory://tansu/"
 
 
@@ -83,22 +82,12 @@ def drop_database(url: str, name: str) -> None:
 
 def create_topics(bootstrap_servers: str, names: Sequence[str], partitions: int = 4) -> None:
     """Create topics (replication 1) and wait for their metadata; existing ones are kept."""
-    from kafka.admin import KafkaAdminClient
+    from incidentd.worker import broker
 
-    spec = {name: {"num_partitions": partitions, "replication_factor": 1} for name in names}
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="incidentd-admin")
     try:
-        result = admin.create_topics(spec, raise_errors=False)
-        failed = [
-            topic
-            for topic in result["topics"]
-            if topic["error_code"] not in (0, _TOPIC_ALREADY_EXISTS)
-        ]
-        if failed:
-            raise ServiceError(f"could not create topics: {failed}")
-        admin.wait_for_topics(list(names))
-    finally:
-        admin.close()
+        broker.create_topics(bootstrap_servers, names, partitions)
+    except broker.TopicCreationError as exc:
+        raise ServiceError(str(exc)) from exc
 
 
 def _tail(path: Path, lines: int = 40) -> str:
@@ -482,8 +471,6 @@ class EmbeddedBroker(_TempService):
 
     def _probe(self) -> None:
         """Connect an admin client once and list topics."""
-        from kafka.admin import KafkaAdminClient
+        from incidentd.worker.broker import probe
 
-        servers = self.bootstrap_servers
-        with KafkaAdminClient(bootstrap_servers=servers, bootstrap_timeout_ms=1000) as admin:
-            admin.list_topics()
+        probe(self.bootstrap_servers)
