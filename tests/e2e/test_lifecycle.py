@@ -11,12 +11,10 @@ import pytest
 from sqlalchemy import Engine, text
 
 from incidentd.schemas.lineage import EdgeSpec, LineageDocument, ProductSpec
-from incidentd.storage.db import make_engine
 from incidentd.storage.incident_queries import IncidentFilter
 from incidentd.storage.insights import incident_summary
-from incidentd.storage.lineage import import_document
-from incidentd.storage.spaces import INCIDENTS_FEATURE, upsert_space
 from tests.support.services import TopicSet
+from tests.support.spaces import space_engine
 from tests.support.wait import wait_until
 from tests.support.workers import WorkerProcess, alert, produce, worker_running
 
@@ -39,13 +37,8 @@ MART_CHECK = "shop/revenue_mart/not_null_amount"
 @pytest.fixture
 def engine(migrated_db: str) -> Iterator[Engine]:
     """The database with the spaces and the shop's lineage."""
-    engine = make_engine(migrated_db, pool_size=1)
-    with engine.begin() as conn:
-        for slug in SPACES:
-            upsert_space(conn, slug, features=[INCIDENTS_FEATURE])
-        import_document(conn, LINEAGE)
-    yield engine
-    engine.dispose()
+    with space_engine(migrated_db, SPACES, LINEAGE, pool_size=1) as engine:
+        yield engine
 
 
 @pytest.fixture

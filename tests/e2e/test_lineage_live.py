@@ -15,10 +15,9 @@ from kafka import KafkaProducer
 from sqlalchemy import Engine, text
 
 from incidentd.schemas.lineage import EdgeSpec, LineageDocument, ProductSpec
-from incidentd.storage.db import make_engine
 from incidentd.storage.lineage import import_document
-from incidentd.storage.spaces import INCIDENTS_FEATURE, upsert_space
 from tests.support.services import TopicSet
+from tests.support.spaces import space_engine
 from tests.support.wait import wait_until
 from tests.support.workers import TopicReader, WorkerProcess, alert, produce, worker_running
 
@@ -27,25 +26,21 @@ PICKUP_SECONDS = 5.0
 DLQ_HEADERS = {"error", "error_type", "source_topic", "source_partition", "source_offset"}
 
 
+LINEAGE = LineageDocument(
+    products=[
+        ProductSpec(id="a", space=SPACE),
+        ProductSpec(id="b", space=SPACE),
+        ProductSpec(id="x_prod", space=SPACE, datasets=["warehouse/x"]),
+        ProductSpec(id="y_prod", space=SPACE, datasets=["warehouse/y"]),
+    ]
+)
+
+
 @pytest.fixture
 def engine(migrated_db: str) -> Iterator[Engine]:
     """An engine on the worker's database, with the space and two unconnected products."""
-    eng = make_engine(migrated_db, pool_size=2)
-    with eng.begin() as conn:
-        upsert_space(conn, SPACE, features=[INCIDENTS_FEATURE])
-        import_document(
-            conn,
-            LineageDocument(
-                products=[
-                    ProductSpec(id="a", space=SPACE),
-                    ProductSpec(id="b", space=SPACE),
-                    ProductSpec(id="x_prod", space=SPACE, datasets=["warehouse/x"]),
-                    ProductSpec(id="y_prod", space=SPACE, datasets=["warehouse/y"]),
-                ]
-            ),
-        )
-    yield eng
-    eng.dispose()
+    with space_engine(migrated_db, [SPACE], LINEAGE) as eng:
+        yield eng
 
 
 @pytest.fixture
