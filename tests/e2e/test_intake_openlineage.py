@@ -5,7 +5,6 @@ them, and a worker turns both into one incident that resolves itself."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -20,7 +19,7 @@ from incidentd.storage.users import create_user
 from tests.support.services import TopicSet
 from tests.support.spaces import space_engine
 from tests.support.wait import wait_until
-from tests.support.workers import WorkerProcess, produce, worker_running
+from tests.support.workers import WorkerProcess, produce
 
 SPACE = "shop"
 LINEAGE = LineageDocument(
@@ -53,15 +52,6 @@ def engine(settings: Settings) -> Iterator[Engine]:
     assert settings.database_url
     with space_engine(settings.database_url, [SPACE], LINEAGE) as eng:
         yield eng
-
-
-@pytest.fixture
-def worker(
-    engine: Engine, migrated_db: str, kafka_bootstrap: str, topics: TopicSet, tmp_path: Path
-) -> Iterator[WorkerProcess]:
-    """One running `incidentd worker`."""
-    with worker_running(migrated_db, kafka_bootstrap, topics, tmp_path) as proc:
-        yield proc
 
 
 def run_event(run_id: str, minute: int, not_null_passes: bool) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from tests.support.services import TopicSet
 from tests.support.spaces import space_engine
 from tests.support.tools import finish_dbt, run_dbt
 from tests.support.wait import wait_until
-from tests.support.workers import TopicReader, WorkerProcess, metric, worker_env, worker_running
+from tests.support.workers import TopicReader, WorkerProcess, metric, worker_env
 
 SPACE = "shop"
 EVENT = {
@@ -55,15 +55,6 @@ def engine(migrated_db: str) -> Iterator[Engine]:
     """Space `shop` with `src -> stg -> mart`; `stg` claims a dbt node."""
     with space_engine(migrated_db, [SPACE], LINEAGE) as eng:
         yield eng
-
-
-@pytest.fixture
-def worker(
-    engine: Engine, migrated_db: str, kafka_bootstrap: str, topics: TopicSet, tmp_path: Path
-) -> Iterator[WorkerProcess]:
-    """One running `incidentd worker` (it also relays the outbox)."""
-    with worker_running(migrated_db, kafka_bootstrap, topics, tmp_path) as proc:
-        yield proc
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +15,7 @@ from incidentd.storage.insights import incident_summary
 from tests.support.services import TopicSet
 from tests.support.spaces import space_engine
 from tests.support.wait import wait_until
-from tests.support.workers import WorkerProcess, alert, produce, worker_running
+from tests.support.workers import WorkerProcess, alert, produce
 
 SPACES = ("shop", "live", "backlog")
 LINEAGE = LineageDocument(
@@ -39,15 +38,6 @@ def engine(migrated_db: str) -> Iterator[Engine]:
     """The database with the spaces and the shop's lineage."""
     with space_engine(migrated_db, SPACES, LINEAGE, pool_size=1) as engine:
         yield engine
-
-
-@pytest.fixture
-def worker(
-    engine: Engine, migrated_db: str, kafka_bootstrap: str, topics: TopicSet, tmp_path: Path
-) -> Iterator[WorkerProcess]:
-    """One running worker."""
-    with worker_running(migrated_db, kafka_bootstrap, topics, tmp_path) as proc:
-        yield proc
 
 
 def _incidents(engine: Engine, space: str) -> list[Any]:

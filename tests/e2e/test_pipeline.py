@@ -19,6 +19,7 @@ from tests.support.workers import (
     TopicReader,
     WorkerProcess,
     alert,
+    latest_by_incident,
     metric,
     produce,
     worker_running,
@@ -99,16 +100,6 @@ def worker(
     bootstrap = matrix_broker.bootstrap_servers
     with worker_running(shop_db, bootstrap, topics, tmp_path, broker=matrix_broker) as proc:
         yield proc
-
-
-def latest_by_incident(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """What a consumer keeping the highest version per incident ends with."""
-    latest: dict[str, dict[str, Any]] = {}
-    for event in events:
-        seen = latest.get(event["incident_id"])
-        if seen is None or event["incident"]["version"] > seen["incident"]["version"]:
-            latest[event["incident_id"]] = event
-    return latest
 
 
 def test_alerts_become_incidents_with_blast_radius(

@@ -3,7 +3,6 @@ with 4 workers on Apache Kafka)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
@@ -35,13 +34,6 @@ from tests.support.workers import (
 
 SPACE = "scale"
 ALERTS = 1500
-
-
-@pytest.fixture
-def engine(migrated_db: str) -> Iterator[Engine]:
-    """An engine on the workers' database (spaces are each test's)."""
-    with space_engine(migrated_db, (), pool_size=1) as eng:
-        yield eng
 
 
 # Keyed by space (as incidentd's producers key) one worker gets the space's partition; keyed by

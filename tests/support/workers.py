@@ -209,6 +209,16 @@ def alert(
     return alert_key(space), orjson.dumps(body)
 
 
+def latest_by_incident(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """What a consumer keeping the highest version of each incident's events ends with."""
+    latest: dict[str, dict[str, Any]] = {}
+    for event in events:
+        seen = latest.get(event["incident_id"])
+        if seen is None or event["incident"]["version"] > seen["incident"]["version"]:
+            latest[event["incident_id"]] = event
+    return latest
+
+
 def metric(port: int, name: str) -> float:
     """Sum of a Prometheus metric's samples on a worker (-1 while it does not answer)."""
     body = scrape(port)
