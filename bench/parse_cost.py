@@ -1,0 +1,95 @@
+"""What parsing an alert record costs (`python -m bench.parse_cost`).
+
+The bench's own stream (1% malformed, 0.5% redelivered) is parsed, round after round, by each
+variant in turn, in this one process, so a busy machine slows them alike: the strict path alone
+(orjson, pydantic's `model_validate` and the checks around them: what the worker ran before the
+fast path), `parse_alert` (the msgspec fast path, the strict path for what it declines), and
+`parse_batch` over the same records as one polled batch (the parse step of the worker, with
+the dead-letter template each alert carries). The figure is the median over rounds of the
+process's CPU time per record, in microseconds; the load average is printed beside it.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import NamedTuple
+
+from bench.lineage_gen import generate_lineage
+from bench.streams import generate_stream
+from incidentd.worker.batch import parse_batch
+from incidentd.worker.parsing import RecordError, parse_alert, parse_alert_fast, parse_alert_strict
+from incidentd.worker.source import Partition
+
+TOPIC = "dq.alerts"
+
+
+class _Record(NamedTuple):
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+def records(count: int) -> list[bytes]:
+    """The values of `count` records of the bench stream over a 10k-product lineage."""
+    return [r.value for r in generate_stream(generate_lineage(10_000, 1), count, 3).records]
+
+
+def _each(parse: Callable[[bytes], object]) -> Callable[[list[bytes]], None]:
+    def run(values: list[bytes]) -> None:
+        for value in values:
+            try:
+                parse(value)
+            except RecordError:
+                continue
+
+    return run
+
+
+def _batch(values: list[bytes]) -> None:
+    polled = {Partition(TOPIC, 0): [_Record(TOPIC, 0, i, b"k", v) for i, v in enumerate(values)]}
+    parse_batch(polled, "dq.lineage")
+
+
+VARIANTS: dict[str, Callable[[list[bytes]], None]] = {
+    "strict path (orjson + pydantic model_validate)": _each(parse_alert_strict),
+    "parse_alert (msgspec fast path, strict fallback)": _each(parse_alert),
+    "parse_batch (parse_alert + dead-letter templates)": _batch,
+}
+
+
+def measure(values: list[bytes], rounds: int) -> dict[str, float]:
+    """Median CPU microseconds per record of every variant, interleaved round by round."""
+    times: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    for _ in range(rounds):
+        for name, run in VARIANTS.items():
+            started = time.process_time()
+            run(values)
+            times[name].append((time.process_time() - started) / len(values) * 1e6)
+    return {name: round(statistics.median(t), 2) for name, t in times.items()}
+
+
+def main() -> None:
+    """Print the table (`--records N --rounds R`)."""
+    args = dict(zip(sys.argv[1::2], sys.argv[2::2], strict=False))
+    count, rounds = int(args.get("--records", 20_000)), int(args.get("--rounds", 7))
+    values = records(count)
+    fast = sum(1 for v in values if v is not None and parse_alert_fast(v) is not None)
+    load = os.getloadavg()[0]
+    figures = measure(values, rounds)
+    print(
+        f"{len(values):,} bench records, {fast / len(values):.1%} taken by the fast path; "
+        f"{rounds} rounds; load {load:.2f} before, {os.getloadavg()[0]:.2f} after"
+    )
+    base = next(iter(figures.values()))
+    for name, us in figures.items():
+        print(f"| {name} | {us} µs | x{base / us:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
