@@ -8,10 +8,11 @@ a freshly built graph and an empty state. The figure is CPU microseconds per ale
 (`time.process_time` around the `correlate()` calls only), so other processes on the machine
 slow it far less than wall time; the load average is printed beside it.
 
-`--base REF` compares with the engine of a git revision: REF's `incidentd/` is exported to a
+`--base REF[,REF…]` compares with the engine of git revisions: REF's `incidentd/` is exported to a
 temporary directory (with this `bench/`), and every round runs each build once in a child
-process, alternating, so a busy machine slows both alike. Both builds must produce the same
-digest of every result (assignments and every incident's derived fields).
+process, alternating, so a busy machine slows both alike (`--head REF` measures another
+revision instead of the working tree). Both builds must produce the same digest of every
+result (assignments and every incident's derived fields).
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ def _options() -> dict[str, str]:
 
 
 def main() -> None:
-    """`[--alerts N] [--products N] [--batch N] [--rounds R] [--base REF]`; see the docstring."""
+    """`[--alerts N] [--products N] [--batch N] [--rounds R] [--base REF [--head REF]]`."""
     if sys.argv[1:2] == ["--child"]:
         batch = int(dict(zip(sys.argv[3::2], sys.argv[4::2], strict=False))["--batch"])
         print(json.dumps(run_once(Path(sys.argv[2]), batch)))
@@ -153,11 +154,14 @@ def main() -> None:
         data = Path(tmp) / "stream.pickle"
         count = prepare(alerts, products, 1, data)
         print(f"{count:,} alerts, {products:,} products, batches of {batch}")
-        builds = {"this tree": ROOT}
-        if base:
-            (Path(tmp) / "base").mkdir()
-            _export(base, Path(tmp) / "base")
-            builds = {base: Path(tmp) / "base", **builds}
+        builds: dict[str, Path] = {}
+        for ref in [*(base or "").split(","), opts.get("--head")]:
+            if ref:
+                builds[ref] = Path(tmp) / f"build{len(builds)}"
+                builds[ref].mkdir()
+                _export(ref, builds[ref])
+        if "--head" not in opts:
+            builds["this tree"] = ROOT
         figures: dict[str, list[float]] = {name: [] for name in builds}
         for r in range(rounds):
             for name, tree in builds.items():

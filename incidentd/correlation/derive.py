@@ -63,8 +63,9 @@ def _shape_of(incident: Incident, first_seen: dict[str, datetime], lineage: Line
         and memo.products == products
     ):
         return memo
-    radius = blast_radius(products, lineage)
-    roots = find_roots(list(products), lineage)
+    below = downstream_of(products, lineage)
+    radius = below.union(products)
+    roots = find_roots(list(products), below, lineage)
     try:
         ref: weakref.ref[LineageView] | None = weakref.ref(lineage)
     except TypeError:  # a view that cannot be referenced weakly is never reused
@@ -81,13 +82,12 @@ def _shape_of(incident: Incident, first_seen: dict[str, datetime], lineage: Line
     return shape
 
 
-def blast_radius(products: Iterable[str], lineage: LineageView) -> set[str]:
-    """The alerted products and everything downstream of them."""
-    radius: set[str] = set()
+def downstream_of(products: Iterable[str], lineage: LineageView) -> set[str]:
+    """Everything downstream of one of `products` (with the blast radius: those products)."""
+    below: set[str] = set()
     for product in products:
-        radius.add(product)
-        radius.update(lineage.descendants(product))
-    return radius
+        below.update(lineage.descendants(product))
+    return below
 
 
 def impact(radius: set[str], lineage: LineageView) -> Impact:
@@ -100,10 +100,13 @@ def impact(radius: set[str], lineage: LineageView) -> Impact:
     return Impact.LOW
 
 
-def find_roots(products: list[str], lineage: LineageView) -> list[str]:
-    """Alerted products with no alerted ancestor inside the incident."""
-    alerted = set(products)
-    roots = [p for p in products if alerted.isdisjoint(lineage.ancestors(p))]
+def find_roots(products: list[str], below: set[str], lineage: LineageView) -> list[str]:
+    """Alerted products with no alerted ancestor inside the incident.
+
+    `below` is `downstream_of(products)`: a product has an alerted ancestor exactly when it
+    lies downstream of an alerted product, so one set lookup per product answers it.
+    """
+    roots = [p for p in products if p not in below]
     if roots:
         return roots
     # Only a lineage cycle can leave no root: treat the cycle's members as roots.

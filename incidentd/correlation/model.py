@@ -39,11 +39,11 @@ class Alert:
     fingerprint: str
     title: str | None = None
     tags: tuple[str, ...] = ()
+    firing: bool = field(init=False, repr=False, compare=False)
+    """True for a failing check (from `status`; read on every step of correlation)."""
 
-    @property
-    def firing(self) -> bool:
-        """True for a failing check."""
-        return self.status is AlertStatus.FIRING
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "firing", self.status is AlertStatus.FIRING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +161,8 @@ class Incident:
 
     def latest_of(self, fingerprint: str) -> Alert | None:
         """The latest alert of `fingerprint` in this incident, if it holds one."""
+        if len(self.alerts) == self._fp_seen and len(self.clears) == self._clears_seen:
+            return self._fp_latest.get(fingerprint)  # nothing new since the last fold
         return self.fingerprint_states().get(fingerprint)
 
     def all_clear(self) -> bool:
