@@ -206,7 +206,7 @@ class _FastEvent(msgspec.Struct, gc=False):
     attribute: str | None = None
     segment: str | None = None
     metric: _FastMetric | None = None
-    tags: list[str] = []
+    tags: tuple[str, ...] = ()
     source: str | None = None
 
 
@@ -214,23 +214,33 @@ _FAST_DECODER = msgspec.json.Decoder(_FastEvent)
 # msgspec skips an unknown field's number without reading its value, and its nesting limit is
 # the interpreter's recursion limit; orjson refuses infinite floats and nesting past 1024.
 # Decline any exponent of 3 digits or more, any run of 200 digits (so every number the fast
-# path lets through is finite and storable) and more than 512 opening brackets.
-_FAST_EXPONENTS = (b"e000", b"e+000")
+# path lets through is finite and storable) and more than 512 opening brackets. In the shape,
+# digits are 0, exponent letters \x01 and signs \x02 (bytes valid JSON never holds raw), so
+# `rfind` can skip along the text on a rare first byte (twice as fast as `in` here).
+_FAST_SHAPE = bytes.maketrans(b"0123456789eE+-", b"0000000000\x01\x01\x02\x02")
+_FAST_EXPONENT = b"\x01000"
+_FAST_SIGNED_EXPONENT = b"\x01\x02000"
 _FAST_DIGITS = b"0" * 200
 _FAST_BRACKETS = 512
 
 
 def parse_alert_fast(value: bytes, origin: object = None) -> NewAlert | None:
-    """The fast path alone: the alert, or None when the strict path must decide."""
+    """The fast path alone: the alert, or None when the strict path must decide.
+
+    NUL bytes and other raw control characters are invalid JSON to msgspec as to orjson; the
+    escaped NUL is not, and the strict path refuses it."""
     if (
         len(value) > MAX_RECORD_BYTES
-        or b"\x00" in value
         or (b"\\" in value and b"\\u0000" in value)
         or (len(value) > 2 * _FAST_BRACKETS and _deep(value))
     ):
         return None
-    shape = value.translate(_NUMBER_SHAPE)
-    if _FAST_EXPONENTS[0] in shape or _FAST_EXPONENTS[1] in shape or _FAST_DIGITS in shape:
+    shape = value.translate(_FAST_SHAPE)
+    if (
+        shape.rfind(_FAST_EXPONENT) >= 0
+        or shape.rfind(_FAST_SIGNED_EXPONENT) >= 0
+        or _FAST_DIGITS in shape
+    ):
         return None
     try:
         raw = value.decode("utf-8")  # msgspec does not check the text it skips

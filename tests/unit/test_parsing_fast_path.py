@@ -254,6 +254,8 @@ def test_escaped_and_unicode_text_takes_the_fast_path() -> None:
             b'"\\ud800"',
             b'"\\udc00x"',
             b'"a\\u0000"',
+            b'"a\x00"',
+            b"\x001",
             b'"\\\\u0000"',
             b'"\xed\xa0\x80"',
             b'"\xff"',

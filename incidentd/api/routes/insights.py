@@ -91,14 +91,15 @@ def summary_filter(  # noqa: PLR0917 - FastAPI passes query parameters by keywor
     product_match: ProductMatchParam = ProductMatch.ALERTED,
 ) -> IncidentFilter:
     """The list filters but `status` (the summary splits by status itself)."""
-    return filter_of(
-        severities,
-        impacts,
-        tags,
-        product_ids,
-        window(from_time, to_time),
-        text_to_search,
-        product_match,
+    return distribution_filter(
+        severities=severities,
+        impacts=impacts,
+        tags=tags,
+        product_ids=product_ids,
+        from_time=from_time,
+        to_time=to_time,
+        text_to_search=text_to_search,
+        product_match=product_match,
     )
 
 
