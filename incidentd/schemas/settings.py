@@ -43,6 +43,10 @@ class Settings(BaseSettings):
 
     batch_max_records: int = Field(default=2000, ge=1, le=100_000)
     poll_timeout_ms: int = Field(default=200, ge=1)
+    worker_overlap: bool = Field(
+        default=True,
+        description="Correlate the next batch while the last one is written (off: one at a time).",
+    )
     max_poll_interval_ms: int = Field(default=300_000, ge=1000)
     session_timeout_ms: int = Field(default=10_000, ge=1000)
     heartbeat_interval_ms: int = Field(default=3_000, ge=100)

@@ -61,10 +61,13 @@ class StateCache:
         elif state.seq < db_seq:
             for incident in load_changed(conn, space, state.seq):
                 state.index.replace(incident)
-        self._load_older_holders(conn, state, alerts)
         state.seq = db_seq
-        state.newest = max(state.newest, newest)
         return state
+
+    def extend(self, conn: Connection, state: SpaceState, alerts: list[Alert]) -> None:
+        """Make `state` hold what `alerts` may touch: older resolved holders, the newest time."""
+        self._load_older_holders(conn, state, alerts)
+        state.newest = max(state.newest, *(a.occurred_at for a in alerts))
 
     @staticmethod
     def _load_older_holders(conn: Connection, state: SpaceState, alerts: list[Alert]) -> None:
