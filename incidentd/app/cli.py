@@ -165,9 +165,9 @@ def dlq_replay(
     <error_type>`, or `.all` without a filter): the same replay run twice replays nothing the
     second time, and a filtered replay leaves the letters of other types for later.
     """
-    from kafka.errors import KafkaError
     from rich.markup import escape
 
+    from incidentd.worker.broker import BrokerError
     from incidentd.worker.dlq import DlqReplayError, replay_dead_letters
 
     settings = _settings()
@@ -183,7 +183,7 @@ def dlq_replay(
                 group=f"{settings.consumer_group}-dlq-replay",
                 limit=limit,
             )
-    except (DlqReplayError, KafkaError) as exc:
+    except (DlqReplayError, BrokerError) as exc:
         err.print(f"[red]dlq replay failed:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from exc
     kinds = ", ".join(f"{kind}: {n}" for kind, n in report.by_error_type.items())

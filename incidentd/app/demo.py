@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client import Counter
 from rich.console import Console
 from rich.table import Table
@@ -25,7 +24,9 @@ from incidentd.storage.db import make_engine, migrate
 from incidentd.storage.lineage import import_document
 from incidentd.storage.spaces import INCIDENTS_FEATURE, upsert_space
 from incidentd.storage.users import create_user
+from incidentd.worker.broker import publish
 from incidentd.worker.runner import Worker
+from incidentd.worker.source import open_topic_reader
 
 LINEAGE_FILE = Path(__file__).parent / "demo_data" / "finance_lineage.yaml"
 DEADLINE_SECONDS = 45.0
@@ -129,11 +130,8 @@ def _load_catalog(engine: Engine, console: Console) -> None:
 
 def _publish(s: Settings, console: Console) -> int:
     records = demo_alert_burst(datetime.now(UTC))
-    producer = KafkaProducer(bootstrap_servers=s.kafka_bootstrap_servers, linger_ms=5)
-    for key, value in records:
-        producer.send(s.alerts_topic, key=key, value=value)
-    producer.flush()
-    producer.close()
+    assert s.kafka_bootstrap_servers
+    publish(s.kafka_bootstrap_servers, s.alerts_topic, records)
     console.print(f"published {len(records)} alert records to {s.alerts_topic}")
     return len(records)
 
@@ -209,12 +207,8 @@ def _show_incidents(engine: Engine, topic: str, console: Console) -> None:
 
 
 def _show_dead_letters(s: Settings, console: Console) -> None:
-    consumer = KafkaConsumer(bootstrap_servers=s.kafka_bootstrap_servers, enable_auto_commit=False)
-    partitions = [
-        TopicPartition(s.dlq_topic, p) for p in consumer.partitions_for_topic(s.dlq_topic) or []
-    ]
-    consumer.assign(partitions)
-    consumer.seek_to_beginning()
+    assert s.kafka_bootstrap_servers
+    consumer = open_topic_reader(s.kafka_bootstrap_servers, s.dlq_topic)
     table = Table(title=f"dead letters on {s.dlq_topic}")
     table.add_column("offset")
     table.add_column("error_type")
@@ -224,7 +218,7 @@ def _show_dead_letters(s: Settings, console: Console) -> None:
     while time.monotonic() < deadline:
         for records in consumer.poll(timeout_ms=300).values():
             for rec in records:
-                headers = {k: v.decode() for k, v in rec.headers}
+                headers = {k: (v or b"").decode() for k, v in rec.headers or ()}
                 table.add_row(headers["source_offset"], headers["error_type"], headers["error"])
                 seen += 1
         if seen:

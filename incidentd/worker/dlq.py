@@ -34,17 +34,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.structs import OffsetAndMetadata
+
+from incidentd.worker.broker import broker_errors, open_replay_producer
+from incidentd.worker.source import Partition, Reader, StoredRecord, open_replay_reader
 
 log = structlog.get_logger(__name__)
 
 DEFAULT_REPLAY_GROUP = "incidentd-dlq-replay"
-_MAX_REQUEST_BYTES = 64 * 1024 * 1024  # the broker, not this client, decides what is too large
 
 
 class DlqReplayError(RuntimeError):
-    """The replay could not start or could not publish (nothing further was committed)."""
+    """The replay could not start or could not publish (nothing further was committed).
+
+    The broker not answering is a `BrokerError` (`incidentd.worker.broker`).
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,34 +85,16 @@ def replay_dead_letters(
     goes), which letters are taken (those present when the run started) and when it stops.
     """
     run = _Run(error_type, limit, started_ms=int(time.time() * 1000))
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap_servers,
-        group_id=replay_group(group, error_type),
-        client_id="incidentd-dlq-replay",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        max_poll_interval_ms=6000,
-        session_timeout_ms=6000,
-        heartbeat_interval_ms=2000,
-        max_poll_records=500,
-        fetch_max_bytes=64 * 1024 * 1024,
-        max_partition_fetch_bytes=8 * 1024 * 1024,
-    )
+    consumer = open_replay_reader(bootstrap_servers, dlq_topic, replay_group(group, error_type))
     try:
-        producer = KafkaProducer(
-            bootstrap_servers=bootstrap_servers,
-            client_id="incidentd-dlq-replay",
-            acks="all",
-            linger_ms=5,
-            max_request_size=_MAX_REQUEST_BYTES,
-        )
+        producer = open_replay_producer(bootstrap_servers)
         try:
-            consumer.subscribe([dlq_topic])
-            _consume(consumer, producer, run, idle_timeout_s, join_timeout_s)
+            with broker_errors():
+                _consume(consumer, producer, run, idle_timeout_s, join_timeout_s)
         finally:
             producer.close(timeout=10)
     finally:
-        consumer.close(autocommit=False)
+        consumer.close()
     report = run.report()
     log.info(
         "dlq.replayed",
@@ -132,8 +117,8 @@ class _Run:
     replayed: Counter[str] = field(default_factory=Counter)
     skipped: int = 0
     unreplayable: int = 0
-    ends: dict[TopicPartition, int] = field(default_factory=dict)
-    stopped: set[TopicPartition] = field(default_factory=set)
+    ends: dict[Partition, int] = field(default_factory=dict)
+    stopped: set[Partition] = field(default_factory=set)
     partitions: dict[str, set[int]] = field(default_factory=dict)
 
     @property
@@ -141,7 +126,7 @@ class _Run:
         """Whether `limit` letters were replayed."""
         return self.limit is not None and self.replayed.total() >= self.limit
 
-    def is_old(self, tp: TopicPartition, rec: Any) -> bool:
+    def is_old(self, tp: Partition, rec: StoredRecord) -> bool:
         """Whether the letter was in the topic when the run started."""
         timestamp = rec.timestamp if isinstance(rec.timestamp, int) else -1
         return rec.offset < self.ends.get(tp, 0) or timestamp <= self.started_ms
@@ -157,13 +142,13 @@ class _Run:
 
 
 def _consume(
-    consumer: Any, producer: Any, run: _Run, idle_timeout_s: float, join_timeout_s: float
+    consumer: Reader, producer: Any, run: _Run, idle_timeout_s: float, join_timeout_s: float
 ) -> None:
     join_deadline = time.monotonic() + join_timeout_s
     last_record: float | None = None
     while True:
         polled = consumer.poll(timeout_ms=200)
-        assigned = set(consumer.assignment())
+        assigned = consumer.assignment()
         if not assigned:
             if time.monotonic() > join_deadline:
                 raise DlqReplayError(
@@ -182,7 +167,7 @@ def _consume(
             return
 
 
-def _snapshot_ends(consumer: Any, run: _Run, assigned: set[TopicPartition]) -> None:
+def _snapshot_ends(consumer: Reader, run: _Run, assigned: set[Partition]) -> None:
     """Remember each partition's end offset when it is first assigned."""
     fresh = [tp for tp in assigned if tp not in run.ends]
     if fresh:
@@ -190,10 +175,10 @@ def _snapshot_ends(consumer: Any, run: _Run, assigned: set[TopicPartition]) -> N
 
 
 def _replay_batch(
-    consumer: Any, producer: Any, run: _Run, polled: dict[TopicPartition, list[Any]]
-) -> dict[TopicPartition, OffsetAndMetadata]:
-    """Re-publish what this poll brought; returns the offsets to commit once all is acked."""
-    offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+    consumer: Reader, producer: Any, run: _Run, polled: dict[Partition, list[StoredRecord]]
+) -> dict[Partition, int]:
+    """Re-publish what this poll brought; returns the next-offsets to commit once all is acked."""
+    offsets: dict[Partition, int] = {}
     futures: list[Any] = []
     for tp, records in polled.items():
         for rec in records:
@@ -206,7 +191,7 @@ def _replay_batch(
             future = _replay_one(producer, run, rec)
             if future is not None:
                 futures.append(future)
-            offsets[tp] = OffsetAndMetadata(rec.offset + 1, "", -1)
+            offsets[tp] = rec.offset + 1
     if futures:
         producer.flush(timeout=60)
         try:
@@ -217,7 +202,7 @@ def _replay_batch(
     return offsets
 
 
-def _replay_one(producer: Any, run: _Run, rec: Any) -> Any:
+def _replay_one(producer: Any, run: _Run, rec: StoredRecord) -> Any:
     """Send one letter back where it came from; None when it is skipped or unreplayable."""
     headers = _headers(rec)
     kind = headers.get("error_type", "")
@@ -240,7 +225,7 @@ def _replay_one(producer: Any, run: _Run, rec: Any) -> Any:
     return future
 
 
-def _headers(rec: Any) -> dict[str, str]:
+def _headers(rec: StoredRecord) -> dict[str, str]:
     """The letter's headers as text (undecodable bytes are replaced, never fatal)."""
     out: dict[str, str] = {}
     for name, value in rec.headers or ():

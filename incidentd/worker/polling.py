@@ -14,9 +14,9 @@ from collections.abc import Callable
 
 import structlog
 
+from incidentd.worker.broker import BrokerError
 from incidentd.worker.metrics import Health, WorkerMetrics
 from incidentd.worker.retry import RetryPolicy
-from incidentd.worker.source import BrokerError
 
 log = structlog.get_logger(__name__)
 FAILING_AFTER = 3  # failed polls in a row before the worker says it is failing

@@ -24,6 +24,7 @@ from incidentd.worker.batch import (
     parse_batch,
     transient,
 )
+from incidentd.worker.broker import KAFKA_ATTEMPT_SECONDS, BrokerError, open_producer
 from incidentd.worker.crashpoints import crash_point
 from incidentd.worker.deadletters import Letter, deliver
 from incidentd.worker.metrics import Health, WorkerMetrics, serve
@@ -40,15 +41,7 @@ from incidentd.worker.polling import PollFailures
 from incidentd.worker.relay import OutboxRelay
 from incidentd.worker.retry import Backoff, RetryPolicy
 from incidentd.worker.sender import ChannelSender, sender_from_settings
-from incidentd.worker.source import (
-    KAFKA_ATTEMPT_SECONDS,
-    BrokerError,
-    Partition,
-    Polled,
-    Source,
-    open_producer,
-    open_source,
-)
+from incidentd.worker.source import Partition, Polled, Source, open_source
 from incidentd.worker.state import StateCache
 
 log = structlog.get_logger(__name__)

@@ -1,9 +1,10 @@
-"""The worker's one door to Kafka: the consumer behind a small typed `Source`, and the producer.
+"""incidentd's door to Kafka for consuming: the worker's consumer behind a small typed
+`Source`, and the `Reader` of the tools (DLQ replay, the demo).
 
-This module is the only one of the worker (with the dead-letter and DLQ tools) that imports
-the Kafka client. The loop sees `Source` (poll, commit, pause, resume, assignment, seek,
-coordinator_known, lag), plain `Partition`s and `Record`s, and `BrokerError` for anything the
-broker did not take; tests fake `Source`, not kafka-python.
+With `incidentd.worker.broker` (producers, admin, error mapping) it is the only module that
+imports the Kafka client. The loop sees `Source` (poll, commit, pause, resume, assignment,
+seek, coordinator_known, lag), plain `Partition`s and `Record`s, and `BrokerError` for anything
+the broker did not take; tests fake `Source`, not kafka-python.
 """
 
 from __future__ import annotations
@@ -12,17 +13,14 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, Protocol
 
 import structlog
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from incidentd.schemas.settings import Settings
+from incidentd.worker.broker import KAFKA_ATTEMPT_SECONDS, broker_error, broker_errors
 
 log = structlog.get_logger(__name__)
-MAX_DEAD_LETTER_BYTES = 100 * 1024 * 1024  # a dead letter keeps the original bytes
-# One attempt to commit offsets or to publish dead letters; a failed attempt is retried with
-# backoff, so an unreachable broker never blocks the loop (and /healthz) for long.
-KAFKA_ATTEMPT_SECONDS = 10.0
 
 
 class Partition(NamedTuple):
@@ -50,17 +48,13 @@ class Record(Protocol):
 Polled = dict[Partition, list[Record]]
 
 
-class BrokerError(Exception):
-    """The broker did not answer or take a request; a later attempt may succeed."""
+class StoredRecord(Record, Protocol):
+    """A consumed record with what the tools read besides: its timestamp and headers."""
 
-    def __init__(self, kind: str, detail: str) -> None:
-        super().__init__(detail)
-        self.kind = kind  # the client's name for the failure, for /healthz and logs
-
-
-def broker_error(exc: KafkaError) -> BrokerError:
-    """The client's exception as a `BrokerError`."""
-    return BrokerError(type(exc).__name__, str(exc))
+    @property
+    def timestamp(self) -> int | None: ...
+    @property
+    def headers(self) -> list[tuple[str, bytes | None]] | None: ...
 
 
 class Source(Protocol):
@@ -247,27 +241,72 @@ def _join(settings: Settings) -> Any:
     return consumer
 
 
-def open_producer(settings: Settings) -> Any:
-    """The producer of incident events and dead letters; raises BrokerError."""
-    try:
-        return KafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            max_request_size=MAX_DEAD_LETTER_BYTES,
-            acks="all",
-            linger_ms=5,
-            max_in_flight_requests_per_connection=1,
-            retries=2**31 - 1,
-            # Idempotent where the broker supports it (Apache Kafka): a send retried after a
-            # lost answer is not written twice. Off on Tansu, which answers a batch retried
-            # across its own restart with DUPLICATE_SEQUENCE_NUMBER without having kept it
-            # (kafka-python takes that as success: the event would be lost). Off, events and
-            # dead letters go at least once (consumers drop duplicates by event_id/version);
-            # with one request in flight a retry cannot reorder anything either way.
-            enable_idempotence=settings.producer_idempotence,
-            # A send waiting for metadata or buffer space fails after this instead of 60 s, so
-            # a dead-letter attempt (retried with backoff) never outlasts the main-loop check.
-            max_block_ms=int(KAFKA_ATTEMPT_SECONDS * 1000),
-            client_id="incidentd-worker",
+class Reader:
+    """A consumer of the tools (DLQ replay, the demo) over kafka-python's `KafkaConsumer`:
+    `Partition`s and `StoredRecord`s in, next-offsets out, and `BrokerError` for anything the
+    broker did not answer. Commits go through as asked: a group that moved on is an error."""
+
+    def __init__(self, consumer: Any) -> None:
+        self._consumer = consumer
+
+    def poll(self, timeout_ms: int) -> dict[Partition, list[StoredRecord]]:
+        """Records of the assigned, unpaused partitions."""
+        with broker_errors():
+            polled = self._consumer.poll(timeout_ms=timeout_ms)
+        return {Partition(tp.topic, tp.partition): records for tp, records in polled.items()}
+
+    def assignment(self) -> set[Partition]:
+        """The partitions assigned now."""
+        return {Partition(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+
+    def end_offsets(self, parts: list[Partition]) -> dict[Partition, int]:
+        """The offset after the last record of each partition."""
+        with broker_errors():
+            ends = self._consumer.end_offsets([TopicPartition(*p) for p in parts])
+        return {Partition(tp.topic, tp.partition): end for tp, end in ends.items()}
+
+    def commit(self, offsets: Mapping[Partition, int]) -> None:
+        """Commit next-offsets for the group."""
+        meta = {TopicPartition(*tp): OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()}
+        with broker_errors():
+            self._consumer.commit(meta)
+
+    def pause(self, part: Partition) -> None:
+        """Fetch nothing more from `part`."""
+        self._consumer.pause(TopicPartition(*part))
+
+    def close(self) -> None:
+        """Leave without committing."""
+        self._consumer.close(autocommit=False)
+
+
+def open_replay_reader(bootstrap_servers: str, topic: str, group: str) -> Reader:
+    """A member of consumer group `group` on `topic`, reading from the group's committed
+    offsets (from the beginning without any); raises BrokerError."""
+    with broker_errors():
+        consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap_servers,
+            group_id=group,
+            client_id="incidentd-dlq-replay",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_interval_ms=6000,
+            session_timeout_ms=6000,
+            heartbeat_interval_ms=2000,
+            max_poll_records=500,
+            fetch_max_bytes=64 * 1024 * 1024,
+            max_partition_fetch_bytes=8 * 1024 * 1024,
         )
-    except KafkaError as exc:
-        raise broker_error(exc) from exc
+    consumer.subscribe([topic])
+    return Reader(consumer)
+
+
+def open_topic_reader(bootstrap_servers: str, topic: str) -> Reader:
+    """A consumer outside any group reading every partition of `topic` from the beginning;
+    raises BrokerError."""
+    with broker_errors():
+        consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+        parts = consumer.partitions_for_topic(topic) or []
+        consumer.assign([TopicPartition(topic, p) for p in parts])
+        consumer.seek_to_beginning()
+    return Reader(consumer)

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import sys
+
 import psutil
 import psycopg
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
-from incidentd.app.embedded import EmbeddedBroker, EmbeddedPostgres, to_libpq_url
+from incidentd.app.embedded import (
+    BrokerProcess,
+    EmbeddedBroker,
+    EmbeddedPostgres,
+    ServiceError,
+    to_libpq_url,
+)
 from tests.support.services import BrokerService, TopicSet, fast_tmp_dir
 from tests.support.wait import wait_until
 
@@ -99,3 +107,28 @@ def test_embedded_broker_restarts_on_the_same_port_without_its_data() -> None:
             assert "kept-nowhere" not in admin.list_topics()
         broker.create_topics(["kept-nowhere"], partitions=2)
     assert _processes_mentioning(bootstrap) == []
+
+
+class _SilentBroker(BrokerProcess):
+    """A process that runs but never speaks Kafka."""
+
+    label = "Silent"
+
+    def _command(self) -> list[str]:
+        code = "import time; print('listening nowhere', flush=True); time.sleep(120)"
+        return [sys.executable, "-c", code]
+
+
+def test_a_broker_that_never_answers_is_killed_and_reported_with_its_log() -> None:
+    broker = _SilentBroker(start_timeout=1.5)
+    with pytest.raises(ServiceError) as caught:
+        broker.start()
+    assert f"Silent on {broker.bootstrap_servers} not ready" in str(caught.value)
+    assert "exit code None" in str(caught.value)  # still running when given up on
+    assert "listening nowhere" in str(caught.value)  # its log
+    assert _processes_mentioning("listening nowhere") == []
+    run_dir = broker.log_path.parent
+    broker.close()
+    assert not run_dir.exists()
+    with pytest.raises(ServiceError, match="_SilentBroker is closed"):
+        broker.start()

@@ -9,22 +9,18 @@ with `kafka.Kafka`; `kill()` and `start()` crash and restart it on the same port
 
 from __future__ import annotations
 
-import atexit
 import base64
 import hashlib
 import os
 import shutil
-import signal
 import struct
 import subprocess
-import tempfile
-import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import NamedTuple
 
-from incidentd.app.embedded import ServiceError, create_topics, free_port
+from incidentd.app.embedded import BrokerProcess, ServiceError, free_port
 
 MAVEN_DIR = Path(__file__).resolve().parent / "maven"
 POM = MAVEN_DIR / "pom.xml"
@@ -82,35 +78,25 @@ def cluster_id() -> str:
             return text
 
 
-class ApacheKafka:
-    """A one-node Apache Kafka (KRaft, broker and controller in one JVM) on 127.0.0.1."""
+class ApacheKafka(BrokerProcess):
+    """A one-node Apache Kafka (KRaft, broker and controller in one JVM) on 127.0.0.1.
 
-    can_restart = True
+    Topics and offsets survive `stop()`, `kill()` and `restart()` (same ports and data)."""
+
     idempotent_producer = True
+    label = "Apache Kafka"
+    run_prefix = "incidentd-kafka-"
+    log_name = "kafka.log"
+    stop_grace = 30.0  # a clean stop (SIGTERM) may take a while
+    close_grace = 10.0
+    probe_interval = 0.2
 
     def __init__(self, *, start_timeout: float = 120.0) -> None:
-        self.port = free_port()
+        super().__init__(start_timeout=start_timeout)
         self.controller_port = free_port()
-        self.start_timeout = start_timeout
-        self._run_dir = Path(tempfile.mkdtemp(prefix="incidentd-kafka-"))
-        self.log_path = self._run_dir / "kafka.log"
         self.data_dir = self._run_dir / "data"
         self.config_path = self._run_dir / "server.properties"
         self._class_path = ""
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log_file: IO[bytes] | None = None
-        self._closed = False
-        atexit.register(self.close)
-
-    @property
-    def bootstrap_servers(self) -> str:
-        """The `host:port` clients bootstrap from."""
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def is_running(self) -> bool:
-        """Whether the broker's JVM is alive."""
-        return self._proc is not None and self._proc.poll() is None
 
     def java(self, main: str, *args: str) -> list[str]:
         """A command line running `main` of the Kafka jars (the tools included)."""
@@ -126,57 +112,16 @@ class ApacheKafka:
             *args,
         ]
 
-    def start(self) -> None:
-        """Format the storage on first start, then start the broker and wait until it answers."""
-        if self._closed:
-            raise ServiceError("ApacheKafka is closed")
-        if self.is_running:
-            return
-        started = time.monotonic()
-        if not self.config_path.exists():
-            self._format()
-        self._log_file = self.log_path.open("ab")
-        self._proc = subprocess.Popen(
-            self.java("kafka.Kafka", str(self.config_path)),
-            stdin=subprocess.DEVNULL,
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-            cwd=self._run_dir,
-        )
-        self._wait_ready(started + self.start_timeout)
-
-    def kill(self) -> None:
-        """SIGKILL the broker, as a crash would; `start()` brings it back with its data."""
-        self._end(0.0)
-
-    def stop(self, grace: float = 30.0) -> None:
-        """Stop the broker cleanly (SIGTERM), killing it if it takes longer than `grace`."""
-        self._end(grace)
-
-    def restart(self) -> None:
-        """Stop and start the broker on the same ports; topics and offsets survive."""
-        self.stop()
-        self.start()
-
-    def close(self) -> None:
-        """Stop the broker and remove its directory; safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
-        atexit.unregister(self.close)
-        try:
-            self._end(10.0)
-        finally:
-            shutil.rmtree(self._run_dir, ignore_errors=True)
-
     def log_tail(self, lines: int = 40) -> str:
         """The end of the broker's log (warnings and errors), for a failing test's message."""
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
 
-    def create_topics(self, names: Sequence[str], partitions: int = 4) -> None:
-        """Create topics if missing."""
-        create_topics(self.bootstrap_servers, names, partitions)
+    def _command(self) -> list[str]:
+        """Format the storage on first start; the broker's command line."""
+        if not self.config_path.exists():
+            self._format()
+        return self.java("kafka.Kafka", str(self.config_path))
 
     def _format(self) -> None:
         """Write the configuration and format the data directory (`StorageTool format`)."""
@@ -217,42 +162,6 @@ class ApacheKafka:
             "group.min.session.timeout.ms": "1000",
         }
         return "".join(f"{key}={value}\n" for key, value in settings.items())
-
-    def _end(self, grace: float) -> None:
-        """Signal the JVM (SIGKILL when `grace` is 0), reap it and close the log."""
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM if grace > 0 else signal.SIGKILL)
-            try:
-                proc.wait(grace or 10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
-
-    def _wait_ready(self, deadline: float) -> None:
-        """Poll until an admin client lists topics; on failure stop and raise with the log."""
-        from kafka.admin import KafkaAdminClient
-
-        last_error: Exception | None = None
-        while time.monotonic() < deadline and self.is_running:
-            try:
-                with KafkaAdminClient(
-                    bootstrap_servers=self.bootstrap_servers, bootstrap_timeout_ms=1000
-                ) as admin:
-                    admin.list_topics()
-                return
-            except Exception as err:  # any failure means "not ready yet"
-                last_error = err
-                time.sleep(0.2)
-        exit_code = self._proc.poll() if self._proc is not None else None
-        self._end(0.0)
-        raise ServiceError(
-            f"Apache Kafka on {self.bootstrap_servers} not ready (exit code {exit_code}, "
-            f"last error {last_error!r})\n--- {self.log_path} ---\n{self.log_tail()}"
-        )
 
 
 def stored_batches(kafka: ApacheKafka, topic: str) -> Iterator[StoredBatch]:

@@ -10,7 +10,8 @@ from typing import Any
 
 from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 
-from incidentd.worker.source import BrokerError, Partition, Polled, Record
+from incidentd.worker.broker import BrokerError
+from incidentd.worker.source import Partition, Polled, Record
 from tests.support.workers import alert
 
 TP = Partition("dq.alerts", 0)

@@ -15,10 +15,11 @@ import pytest
 
 from incidentd.schemas.settings import Settings
 from incidentd.worker import runner
+from incidentd.worker.broker import BrokerError
 from incidentd.worker.parsing import DeadLetter
 from incidentd.worker.pipeline import BatchResult
 from incidentd.worker.runner import Worker
-from incidentd.worker.source import BrokerError, Partition
+from incidentd.worker.source import Partition
 from tests.support.fake_source import (
     TP,
     FakeRecord,

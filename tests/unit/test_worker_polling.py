@@ -9,11 +9,11 @@ import pytest
 import structlog
 
 from incidentd.schemas.settings import Settings
+from incidentd.worker.broker import BrokerError
 from incidentd.worker.metrics import Health, WorkerMetrics
 from incidentd.worker.polling import FAILING_AFTER, PollFailures
 from incidentd.worker.retry import RetryPolicy
 from incidentd.worker.runner import Worker
-from incidentd.worker.source import BrokerError
 from tests.support.fake_source import FakeSource, Producer
 
 CODEC = BrokerError("UnsupportedCodecError", "Libraries for lz4 compression codec not found")

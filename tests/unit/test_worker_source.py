@@ -16,8 +16,9 @@ from kafka.errors import (
 )
 
 from incidentd.schemas.settings import Settings
-from incidentd.worker import source as source_module
-from incidentd.worker.source import BrokerError, KafkaSource, Partition, open_producer
+from incidentd.worker import broker as broker_module
+from incidentd.worker.broker import BrokerError, open_producer
+from incidentd.worker.source import KafkaSource, Partition, Reader
 
 TP = TopicPartition("dq.alerts", 0)
 
@@ -197,7 +198,7 @@ def test_the_producer_is_idempotent_as_set_and_a_bootstrap_failure_is_a_broker_e
         configs.append(config)
         raise KafkaTimeoutError("Unable to bootstrap")
 
-    monkeypatch.setattr(source_module, "KafkaProducer", producer)
+    monkeypatch.setattr(broker_module, "KafkaProducer", producer)
     for idempotence in (True, False):
         with pytest.raises(BrokerError) as caught:
             open_producer(
@@ -206,3 +207,24 @@ def test_the_producer_is_idempotent_as_set_and_a_bootstrap_failure_is_a_broker_e
         assert caught.value.kind == "KafkaTimeoutError"
     assert [c["enable_idempotence"] for c in configs] == [True, False]
     assert Settings().producer_idempotence  # on by default: Apache Kafka supports it
+
+
+def test_the_tools_reader_speaks_plain_partitions_and_next_offsets() -> None:
+    consumer = Consumer()
+    reader = Reader(consumer)
+    assert reader.poll(100) == {Partition("dq.alerts", 0): [Rec(2), Rec(3)]}
+    assert reader.assignment() == {Partition("dq.alerts", 0), Partition("dq.alerts", 1)}
+    reader.commit({Partition("dq.alerts", 0): 4})
+    assert consumer.committed == [({TP: 4}, None)]
+    reader.pause(Partition("dq.alerts", 1))
+    assert consumer.paused_now == {TopicPartition("dq.alerts", 1)}
+
+
+def test_the_tools_reader_reports_a_group_that_moved_on_as_a_broker_error() -> None:
+    consumer = Consumer()
+    consumer.commit_errors = [CommitFailedError("rebalanced")]
+    with pytest.raises(BrokerError) as caught:
+        Reader(consumer).commit({Partition("dq.alerts", 0): 4})  # the replay must not go on
+    assert caught.value.kind == "CommitFailedError"
+    with pytest.raises(BrokerError):
+        Reader(consumer).poll(-1)
