@@ -74,6 +74,11 @@ class Plan:
         """The (space, id) keys of the alerts this plan stores."""
         return {(a.alert.space, a.alert.alert_id) for a in self.fresh}
 
+    def changed(self, space: str) -> set[str]:
+        """Ids of the incidents of `space` this plan changed in memory."""
+        part = self.spaces.get(space)
+        return set(part.outcome.changes) if part is not None and part.outcome else set()
+
     def states(self) -> dict[str, SpaceState]:
         """The in-memory states this plan built on and changed."""
         return {s: p.state for s, p in self.spaces.items() if p.state is not None}

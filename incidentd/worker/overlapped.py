@@ -75,13 +75,13 @@ class Overlapped:
                 if polled:
                     pending = self._next(polled, w._parse(polled), pending)
                 elif pending is not None:
-                    self._finish(pending)
+                    self._finish(pending, None)
                     pending = None
                 w._update_lag()
                 w.metrics.ready.set(0 if w.health.problems() else 1)
         finally:
             if pending is not None:
-                self._finish(pending)
+                self._finish(pending, None)
 
     def _next(self, polled: Polled, parsed: Parsed, pending: Pending | None) -> Pending | None:
         """Plan this batch on top of the write in flight, finish that, hand this one over."""
@@ -96,7 +96,7 @@ class Overlapped:
             except Exception as exc:  # the synchronous way decides, and reports
                 log.warning("batch.plan_failed", error=str(exc)[:300])
                 failed = True
-        ended = self._finish(pending) if pending is not None else Finished.DONE
+        ended = self._finish(pending, plan) if pending is not None else Finished.DONE
         if failed or ended is not Finished.DONE:
             # This batch was planned on a state that was not written as planned (or not at
             # all): what the plan changed in memory is dropped, after the write it built on.
@@ -119,8 +119,11 @@ class Overlapped:
         )
         return Pending(polled, parsed, plan, write, time.perf_counter())
 
-    def _finish(self, pending: Pending) -> Finished:
-        """Wait for the write, then dead letters and offsets; or process it again on failure."""
+    def _finish(self, pending: Pending, after: Plan | None) -> Finished:
+        """Wait for the write, then dead letters and offsets; or process it again on failure.
+
+        `after` is the plan built on top of it meanwhile (its incidents are kept in memory).
+        """
         w = self.w
         try:
             result = pending.write.result()
@@ -136,7 +139,7 @@ class Overlapped:
         w.health.ok("database")
         pending.plan.written()
         for space, state in pending.plan.states().items():
-            w.states.checkin(space, state)
+            w.states.checkin(space, state, after.changed(space) if after else ())
         if w._committed(pending.polled, pending.parsed, result, pending.started):
             return Finished.DONE
         return Finished.GIVEN_UP
