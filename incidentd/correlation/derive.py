@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from incidentd.correlation.model import Alert, Incident
@@ -14,43 +16,78 @@ _SEVERITY_BY_RANK = {s.rank: s for s in Severity}
 
 def refresh(incident: Incident, lineage: LineageView) -> None:
     """Recompute every derived field of `incident` from its alerts (user locks respected)."""
-    alerts = list(incident.alerts.values())
-    if not alerts:
+    if not incident.alerts:
         return
-    first_seen = _first_seen(alerts)
-    products = sorted(first_seen)
-    incident.products = tuple(products)
-    incident.first_alert_at = min(a.occurred_at for a in alerts)
-    incident.last_alert_at = max(a.occurred_at for a in alerts)
+    facts = incident.alert_facts()
+    assert facts.first is not None and facts.last_at is not None
+    shape = _shape_of(incident, facts.first_seen, lineage)
+    incident.products = shape.products
+    incident.first_alert_at = facts.first.occurred_at
+    incident.last_alert_at = facts.last_at
     if not incident.severity_locked:
-        incident.severity = _SEVERITY_BY_RANK[max(a.severity.rank for a in alerts)]
-    radius = blast_radius(products, lineage)
-    incident.blast_radius = tuple(sorted(radius))
-    incident.impact = impact(radius, lineage)
-    roots = find_roots(products, lineage)
+        incident.severity = _SEVERITY_BY_RANK[facts.severity_rank]
+    incident.blast_radius = shape.radius
+    incident.impact = shape.impact
     if not incident.root_locked:
-        incident.root_product_id = pick_root(roots, first_seen, lineage)
-    incident.suspected_upstream = tuple(suspected_upstream(roots, set(products), lineage))
-    incident.tags = tuple(sorted({t for a in alerts for t in a.tags}))
-    incident.title = make_title(incident, alerts, lineage)
+        incident.root_product_id = pick_root(list(shape.roots), facts.first_seen, lineage)
+    incident.suspected_upstream = shape.suspected
+    incident.tags = tuple(sorted(facts.tags))
+    incident.title = make_title(incident, facts.first, lineage)
 
 
-def _first_seen(alerts: Iterable[Alert]) -> dict[str, datetime]:
-    seen: dict[str, datetime] = {}
-    for alert in alerts:
-        known = seen.get(alert.product_id)
-        if known is None or alert.occurred_at < known:
-            seen[alert.product_id] = alert.occurred_at
-    return seen
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What the lineage says of an alerted product set: kept while set and graph stay."""
+
+    lineage: weakref.ref[LineageView] | None
+    products: tuple[str, ...]
+    radius: tuple[str, ...]
+    impact: Impact
+    roots: tuple[str, ...]
+    suspected: tuple[str, ...]
 
 
-def blast_radius(products: Iterable[str], lineage: LineageView) -> set[str]:
-    """The alerted products and everything downstream of them."""
-    radius: set[str] = set()
+def _shape_of(incident: Incident, first_seen: dict[str, datetime], lineage: LineageView) -> _Shape:
+    """Blast radius, impact, roots and suspected upstream of the incident's products.
+
+    Recomputed only when the alerted products or the lineage graph (an immutable object per
+    catalog version) changed since this incident's last refresh: repeats of known products,
+    the bulk of a batch, cost nothing here.
+    """
+    products = tuple(sorted(first_seen))
+    memo = incident.derived_memo
+    if (
+        isinstance(memo, _Shape)
+        and memo.lineage is not None
+        and memo.lineage() is lineage
+        and memo.products == products
+    ):
+        return memo
+    below = downstream_of(products, lineage)
+    radius = below.union(products)
+    roots = find_roots(list(products), below, lineage)
+    try:
+        ref: weakref.ref[LineageView] | None = weakref.ref(lineage)
+    except TypeError:  # a view that cannot be referenced weakly is never reused
+        ref = None
+    shape = _Shape(
+        ref,
+        products,
+        tuple(sorted(radius)),
+        impact(radius, lineage),
+        tuple(roots),
+        tuple(suspected_upstream(roots, set(products), lineage)),
+    )
+    incident.derived_memo = shape
+    return shape
+
+
+def downstream_of(products: Iterable[str], lineage: LineageView) -> set[str]:
+    """Everything downstream of one of `products` (with the blast radius: those products)."""
+    below: set[str] = set()
     for product in products:
-        radius.add(product)
-        radius.update(lineage.descendants(product))
-    return radius
+        below.update(lineage.descendants(product))
+    return below
 
 
 def impact(radius: set[str], lineage: LineageView) -> Impact:
@@ -63,10 +100,13 @@ def impact(radius: set[str], lineage: LineageView) -> Impact:
     return Impact.LOW
 
 
-def find_roots(products: list[str], lineage: LineageView) -> list[str]:
-    """Alerted products with no alerted ancestor inside the incident."""
-    alerted = set(products)
-    roots = [p for p in products if alerted.isdisjoint(lineage.ancestors(p))]
+def find_roots(products: list[str], below: set[str], lineage: LineageView) -> list[str]:
+    """Alerted products with no alerted ancestor inside the incident.
+
+    `below` is `downstream_of(products)`: a product has an alerted ancestor exactly when it
+    lies downstream of an alerted product, so one set lookup per product answers it.
+    """
+    roots = [p for p in products if p not in below]
     if roots:
         return roots
     # Only a lineage cycle can leave no root: treat the cycle's members as roots.
@@ -93,12 +133,11 @@ def suspected_upstream(roots: list[str], alerted: set[str], lineage: LineageView
     return sorted(common, key=lambda p: (common[p], p))
 
 
-def make_title(incident: Incident, alerts: list[Alert], lineage: LineageView) -> str:
-    """A short human title naming the root and the spread."""
+def make_title(incident: Incident, first: Alert, lineage: LineageView) -> str:
+    """A short human title naming the root and the spread (`first`: the earliest alert)."""
     root = incident.root_product_id or incident.products[0]
     root_name = lineage.name(root) or root
     if len(incident.products) == 1:
-        first = min(alerts, key=lambda a: (a.occurred_at, a.alert_id))
         what = first.title or first.alert_type.replace("_", " ")
         return f"{what} on {root_name}"
     count = len(incident.products)

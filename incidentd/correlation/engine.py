@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from heapq import heappop, heappush
+from operator import attrgetter
 
 from incidentd.correlation import derive
 from incidentd.correlation.index import IncidentIndex
@@ -68,7 +69,7 @@ class _Run:
         self.replaying: set[str] = set()
 
     def run(self, alerts: Sequence[Alert]) -> Outcome:
-        ordered = sorted(alerts, key=lambda a: (a.occurred_at, a.alert_id))
+        ordered = sorted(alerts, key=attrgetter("occurred_at", "alert_id"))
         i = 0
         while i < len(ordered) or self.replay:
             if self.replay and (

@@ -157,4 +157,4 @@ class IncidentIndex:
 
     def with_fingerprint(self, fingerprint: str) -> list[Incident]:
         """Every known incident holding an alert with `fingerprint`."""
-        return [self.incidents[i] for i in self._by_fingerprint.get(fingerprint, ())]
+        return list(map(self.incidents.__getitem__, self._by_fingerprint.get(fingerprint, ())))

@@ -39,11 +39,11 @@ class Alert:
     fingerprint: str
     title: str | None = None
     tags: tuple[str, ...] = ()
+    firing: bool = field(init=False, repr=False, compare=False)
+    """True for a failing check (from `status`; read on every step of correlation)."""
 
-    @property
-    def firing(self) -> bool:
-        """True for a failing check."""
-        return self.status is AlertStatus.FIRING
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "firing", self.status is AlertStatus.FIRING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +97,9 @@ class Incident:
     _fp_seen: int = field(default=0, init=False, repr=False, compare=False)
     _clears_seen: int = field(default=0, init=False, repr=False, compare=False)
     _fp_firing: int = field(default=0, init=False, repr=False, compare=False)
+    _facts: AlertFacts | None = field(default=None, init=False, repr=False, compare=False)
+    derived_memo: object = field(default=None, init=False, repr=False, compare=False)
+    """What `derive` keeps of its last lineage results for this incident (its own business)."""
 
     @property
     def is_open(self) -> bool:
@@ -142,6 +145,19 @@ class Incident:
         copy.forget_fingerprint_states()
         return copy
 
+    def alert_facts(self) -> AlertFacts:
+        """Per-product first times, first and last alert, top severity and tags of `alerts`.
+
+        Folded in as alerts are added, like `fingerprint_states`; read it, do not change it.
+        """
+        facts = self._facts
+        if facts is None or facts.of is not self.alerts or len(self.alerts) < facts.seen:
+            facts = self._facts = AlertFacts(self.alerts)
+        if len(self.alerts) > facts.seen:
+            facts.fold(islice(self.alerts.values(), facts.seen, None))
+            facts.seen = len(self.alerts)
+        return facts
+
     def forget_fingerprint_states(self) -> None:
         """Drop the cache behind `fingerprint_states` (after alerts were removed)."""
         self._fp_latest = {}
@@ -151,6 +167,8 @@ class Incident:
 
     def latest_of(self, fingerprint: str) -> Alert | None:
         """The latest alert of `fingerprint` in this incident, if it holds one."""
+        if len(self.alerts) == self._fp_seen and len(self.clears) == self._clears_seen:
+            return self._fp_latest.get(fingerprint)  # nothing new since the last fold
         return self.fingerprint_states().get(fingerprint)
 
     def all_clear(self) -> bool:
@@ -191,6 +209,38 @@ class Incident:
         if not self.all_clear():
             return None
         return max(a.occurred_at for a in self.fingerprint_states().values())
+
+
+@dataclass(slots=True)
+class AlertFacts:
+    """What an incident's derived fields read of its alerts (see `Incident.alert_facts`)."""
+
+    of: dict[str, Alert]
+    """The alerts mapping these facts were folded from."""
+    seen: int = 0
+    first_seen: dict[str, datetime] = field(default_factory=dict)
+    """Product id -> occurred_at of its earliest alert."""
+    first: Alert | None = None
+    """The earliest alert, by (occurred_at, alert_id)."""
+    last_at: datetime | None = None
+    severity_rank: int = -1
+    tags: set[str] = field(default_factory=set)
+
+    def fold(self, alerts: Iterable[Alert]) -> None:
+        """Take `alerts` (not folded before) into account."""
+        first_seen = self.first_seen
+        for alert in alerts:
+            at = alert.occurred_at
+            known = first_seen.get(alert.product_id)
+            if known is None or at < known:
+                first_seen[alert.product_id] = at
+            first = self.first
+            if first is None or (at, alert.alert_id) < (first.occurred_at, first.alert_id):
+                self.first = alert
+            if self.last_at is None or at > self.last_at:
+                self.last_at = at
+            self.severity_rank = max(self.severity_rank, alert.severity.rank)
+            self.tags.update(alert.tags)
 
 
 def _state_key(alert: Alert) -> tuple[datetime, int, str]:

@@ -24,6 +24,7 @@ _MERGE_LIMIT = 4
 
 # networkx's own adjacency dicts (`DiGraph._succ` / `_pred`): node -> {neighbour: edge attrs}.
 _Adjacency = Mapping[str, Mapping[str, Any]]
+_K = TypeVar("_K", bound=Hashable)
 _V = TypeVar("_V", bound=Sized)
 
 
@@ -55,28 +56,33 @@ class ProductInfo:
         )
 
 
-class _LruCache(Generic[_V]):
-    """A thread-safe LRU bounded both by entry count and by the summed `len` of values."""
+class _LruCache(Generic[_K, _V]):
+    """A thread-safe cache bounded both by entry count and by the summed `len` of values.
+
+    Least recently used goes first, approximately (the CLOCK scheme): a hit takes no lock and
+    moves nothing, it only marks the key used; eviction, under the lock, takes the oldest
+    entry and gives a used one a second chance at the young end instead.
+    """
 
     def __init__(self, maxsize: int, max_weight: int) -> None:
-        self._data: OrderedDict[Hashable, _V] = OrderedDict()
+        self._data: OrderedDict[_K, _V] = OrderedDict()
+        self._used: set[_K] = set()
         self._maxsize = maxsize
         self._max_weight = max_weight
         self._weight = 0
         self._lock = threading.Lock()
 
-    def peek(self, key: Hashable) -> _V | None:
-        """The cached value without computing or reordering anything."""
+    def peek(self, key: _K) -> _V | None:
+        """The cached value without computing or marking anything."""
         return self._data.get(key)
 
-    def get(self, key: Hashable, compute: Callable[[], _V]) -> _V:
-        """The cached value, computed (outside the lock) and stored on a miss."""
-        with self._lock:
-            value = self._data.get(key)
-            if value is not None:
-                self._data.move_to_end(key)
-                return value
-        value = compute()
+    def get(self, key: _K, compute: Callable[[_K], _V]) -> _V:
+        """The cached value; on a miss `compute(key)` (outside the lock), stored."""
+        value = self._data.get(key)
+        if value is not None:
+            self._used.add(key)
+            return value
+        value = compute(key)
         weight = len(value) + 1
         if self._maxsize <= 0 or weight > self._max_weight:
             return value
@@ -84,10 +90,18 @@ class _LruCache(Generic[_V]):
             if key not in self._data:
                 self._data[key] = value
                 self._weight += weight
-            while len(self._data) > self._maxsize or self._weight > self._max_weight:
-                _, evicted = self._data.popitem(last=False)
-                self._weight -= len(evicted) + 1
+            self._evict()
         return value
+
+    def _evict(self) -> None:
+        data, used = self._data, self._used
+        while len(data) > self._maxsize or self._weight > self._max_weight:
+            key, evicted = data.popitem(last=False)
+            if key in used:
+                used.discard(key)
+                data[key] = evicted  # used since it came in: a second chance
+            else:
+                self._weight -= len(evicted) + 1
 
     def __len__(self) -> int:
         return len(self._data)
@@ -154,9 +168,9 @@ class LineageGraph:
         for pid in sorted(self._info):
             for dataset in self._info[pid].datasets:
                 self._claims.setdefault(dataset, pid)
-        self._up: _LruCache[Mapping[str, int]] = _LruCache(cache_size, cache_weight)
-        self._down: _LruCache[Mapping[str, int]] = _LruCache(cache_size, cache_weight)
-        self._related: _LruCache[frozenset[str]] = _LruCache(cache_size, cache_weight)
+        self._up: _LruCache[str, Mapping[str, int]] = _LruCache(cache_size, cache_weight)
+        self._down: _LruCache[str, Mapping[str, int]] = _LruCache(cache_size, cache_weight)
+        self._related: _LruCache[str, frozenset[str]] = _LruCache(cache_size, cache_weight)
 
     @classmethod
     def empty(cls, space: str) -> LineageGraph:
@@ -247,17 +261,19 @@ class LineageGraph:
         """Every upstream product with its shortest hop distance (itself excluded)."""
         if product_id not in self._pred:
             return MappingProxyType({})
-        return self._up.get(
-            product_id, lambda: MappingProxyType(_reach_from(self._pred, product_id))
-        )
+        return self._up.get(product_id, self._compute_up)
 
     def descendants(self, product_id: str) -> Mapping[str, int]:
         """Every downstream product with its shortest hop distance (itself excluded)."""
         if product_id not in self._succ:
             return MappingProxyType({})
-        return self._down.get(
-            product_id, lambda: MappingProxyType(_reach_from(self._succ, product_id))
-        )
+        return self._down.get(product_id, self._compute_down)
+
+    def _compute_up(self, product_id: str) -> Mapping[str, int]:
+        return MappingProxyType(_reach_from(self._pred, product_id))
+
+    def _compute_down(self, product_id: str) -> Mapping[str, int]:
+        return MappingProxyType(_reach_from(self._succ, product_id))
 
     def upstream(self, product_id: str, depth: int | None = None) -> dict[str, int]:
         """Ancestors within `depth` hops (all if None), with their hop distance."""
@@ -286,7 +302,7 @@ class LineageGraph:
         """Itself, every ancestor, every descendant and every product sharing a parent."""
         if product_id not in self._succ:
             return frozenset((product_id,))
-        return self._related.get(product_id, lambda: self._compute_related(product_id))
+        return self._related.get(product_id, self._compute_related)
 
     def _compute_related(self, product_id: str) -> frozenset[str]:
         members = set(self.ancestors(product_id))

@@ -80,18 +80,32 @@ class AlertEvent(BaseModel):
 
     def effective_fingerprint(self) -> str:
         """The explicit fingerprint, else space/product/type/check/attribute/segment."""
-        if self.fingerprint:
-            return self.fingerprint
-        check_id = self.check.id if self.check and self.check.id else ""
-        parts = [
-            self.space,
-            self.product_id,
-            self.alert_type,
-            check_id,
-            self.attribute or "",
-            self.segment or "",
-        ]
-        return "/".join(parts)
+        return effective_fingerprint(
+            fingerprint=self.fingerprint,
+            space=self.space,
+            product_id=self.product_id,
+            alert_type=self.alert_type,
+            check_id=self.check.id if self.check else None,
+            attribute=self.attribute,
+            segment=self.segment,
+        )
+
+
+def effective_fingerprint(
+    *,
+    fingerprint: str | None,
+    space: str,
+    product_id: str,
+    alert_type: str,
+    check_id: str | None,
+    attribute: str | None,
+    segment: str | None,
+) -> str:
+    """An alert's fingerprint: the explicit one, else space/product/type/check/attribute/segment
+    (CONTRACT §2)."""
+    if fingerprint:
+        return fingerprint
+    return "/".join([space, product_id, alert_type, check_id or "", attribute or "", segment or ""])
 
 
 def alert_key(space: str) -> bytes:

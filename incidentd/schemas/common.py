@@ -92,7 +92,8 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 
-def _to_utc(value: datetime) -> datetime:
+def to_utc(value: datetime) -> datetime:
+    """`value` in UTC; ValueError when it falls outside 1970-2200 (or outside datetime's range)."""
     try:
         utc = value.astimezone(UTC)
     except OverflowError as exc:
@@ -102,7 +103,7 @@ def _to_utc(value: datetime) -> datetime:
     return utc
 
 
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(to_utc)]
 """An RFC 3339 time that must carry an offset; normalised to UTC."""
 
 Slug = Annotated[

@@ -51,7 +51,7 @@ class NewAlert:
     alert: Alert
     raw_json: str
     origin: Any = None
-    """Where the record came from (the worker's dead-letter template); storage ignores it."""
+    """Where the record came from (the worker's consumed record); storage ignores it."""
 
 
 AlertKey = tuple[str, str]

@@ -42,7 +42,7 @@ def parse_batch(polled: Polled, lineage_topic: str) -> Parsed:
                 if is_lineage:
                     out.lineage.append(parse_lineage(rec))
                 else:
-                    out.alerts.append(parse_alert(rec.value, origin=dead_letter(rec, "", "")))
+                    out.alerts.append(parse_alert(rec.value, origin=rec))
             except RecordError as exc:
                 out.dead.append(dead_letter(rec, exc.error, exc.error_type))
     return out
@@ -67,7 +67,8 @@ Process = Callable[[list[NewAlert], list[LineageRecord]], BatchResult]
 def isolate(process: Process, alerts: list[NewAlert], lineage: list[LineageRecord]) -> BatchResult:
     """Process record by record so one record the database rejects cannot block a batch."""
     total = BatchResult()
-    items: list[tuple[list[NewAlert], list[LineageRecord], DeadLetter]] = [
+    # An alert's origin is its consumed record; its dead letter is made only if it is refused.
+    items: list[tuple[list[NewAlert], list[LineageRecord], Record]] = [
         ([], [rec], rec.origin) for rec in lineage
     ] + [([a], [], a.origin) for a in alerts if a.origin is not None]
     for one_alert, one_lineage, origin in items:

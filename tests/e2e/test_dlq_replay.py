@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import text
 
 from incidentd.storage.db import make_engine
-from incidentd.storage.spaces import INCIDENTS_FEATURE, upsert_space
 from tests.support.services import TopicSet
+from tests.support.spaces import with_spaces
 from tests.support.wait import wait_until
 from tests.support.workers import TopicReader, WorkerProcess, produce, worker_env
 
@@ -46,11 +46,7 @@ INVALID_JSON: list[tuple[bytes | None, bytes]] = [
 @pytest.fixture
 def shop_db(migrated_db: str) -> str:
     """A database with the shop space (incidents enabled)."""
-    engine = make_engine(migrated_db, pool_size=1)
-    with engine.begin() as conn:
-        upsert_space(conn, SPACE, features=[INCIDENTS_FEATURE])
-    engine.dispose()
-    return migrated_db
+    return with_spaces(migrated_db, [SPACE])
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ them, and a worker turns both into one incident that resolves itself."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -16,15 +15,16 @@ from sqlalchemy import Engine, text
 from incidentd.api.app import create_app
 from incidentd.schemas.lineage import LineageDocument, ProductSpec
 from incidentd.schemas.settings import Settings
-from incidentd.storage.db import make_engine
-from incidentd.storage.lineage import import_document
-from incidentd.storage.spaces import INCIDENTS_FEATURE, upsert_space
 from incidentd.storage.users import create_user
 from tests.support.services import TopicSet
+from tests.support.spaces import space_engine
 from tests.support.wait import wait_until
-from tests.support.workers import WorkerProcess, produce, worker_env
+from tests.support.workers import WorkerProcess, produce
 
 SPACE = "shop"
+LINEAGE = LineageDocument(
+    products=[ProductSpec(id="orders_clean", space=SPACE, datasets=["warehouse/orders_clean"])]
+)
 
 
 @pytest.fixture
@@ -50,30 +50,8 @@ def settings(migrated_db: str, kafka_bootstrap: str, topics: TopicSet) -> Settin
 def engine(settings: Settings) -> Iterator[Engine]:
     """Space `shop` where `orders_clean` claims the dataset `warehouse/orders_clean`."""
     assert settings.database_url
-    eng = make_engine(settings.database_url, pool_size=2)
-    with eng.begin() as conn:
-        upsert_space(conn, SPACE, features=[INCIDENTS_FEATURE])
-        import_document(
-            conn,
-            LineageDocument(
-                products=[
-                    ProductSpec(id="orders_clean", space=SPACE, datasets=["warehouse/orders_clean"])
-                ]
-            ),
-        )
-    yield eng
-    eng.dispose()
-
-
-@pytest.fixture
-def worker(
-    engine: Engine, migrated_db: str, kafka_bootstrap: str, topics: TopicSet, tmp_path: Path
-) -> Iterator[WorkerProcess]:
-    """One running `incidentd worker`."""
-    proc = WorkerProcess(worker_env(migrated_db, kafka_bootstrap, topics), tmp_path / "worker.log")
-    proc.start()
-    yield proc
-    proc.kill()
+    with space_engine(settings.database_url, [SPACE], LINEAGE) as eng:
+        yield eng
 
 
 def run_event(run_id: str, minute: int, not_null_passes: bool) -> dict[str, Any]:

@@ -21,14 +21,13 @@ from incidentd.app.demo_dbt import DBT_TARGET, SHOP_LINEAGE, SHOP_SPACE
 from incidentd.lineage.document import load_document
 from incidentd.schemas.lineage import EdgeSpec, LineageDocument, ProductSpec
 from incidentd.schemas.settings import Settings
-from incidentd.storage.db import make_engine
 from incidentd.storage.lineage import import_document
-from incidentd.storage.spaces import INCIDENTS_FEATURE, upsert_space
 from incidentd.storage.users import create_user
 from tests.support.services import TopicSet
+from tests.support.spaces import space_engine
 from tests.support.tools import finish_dbt, run_dbt
 from tests.support.wait import wait_until
-from tests.support.workers import TopicReader, WorkerProcess, worker_env, worker_metric
+from tests.support.workers import TopicReader, WorkerProcess, metric, worker_env
 
 SPACE = "shop"
 EVENT = {
@@ -38,39 +37,24 @@ EVENT = {
 }
 
 
+LINEAGE = LineageDocument(
+    products=[
+        ProductSpec(id="src", space=SPACE),
+        ProductSpec(id="stg", space=SPACE, datasets=["model.shop.stg"]),
+        ProductSpec(id="mart", space=SPACE),
+    ],
+    edges=[
+        EdgeSpec(upstream="src", downstream="stg"),
+        EdgeSpec(upstream="stg", downstream="mart"),
+    ],
+)
+
+
 @pytest.fixture
 def engine(migrated_db: str) -> Iterator[Engine]:
     """Space `shop` with `src -> stg -> mart`; `stg` claims a dbt node."""
-    eng = make_engine(migrated_db, pool_size=2)
-    with eng.begin() as conn:
-        upsert_space(conn, SPACE, features=[INCIDENTS_FEATURE])
-        import_document(
-            conn,
-            LineageDocument(
-                products=[
-                    ProductSpec(id="src", space=SPACE),
-                    ProductSpec(id="stg", space=SPACE, datasets=["model.shop.stg"]),
-                    ProductSpec(id="mart", space=SPACE),
-                ],
-                edges=[
-                    EdgeSpec(upstream="src", downstream="stg"),
-                    EdgeSpec(upstream="stg", downstream="mart"),
-                ],
-            ),
-        )
-    yield eng
-    eng.dispose()
-
-
-@pytest.fixture
-def worker(
-    engine: Engine, migrated_db: str, kafka_bootstrap: str, topics: TopicSet, tmp_path: Path
-) -> Iterator[WorkerProcess]:
-    """One running `incidentd worker` (it also relays the outbox)."""
-    proc = WorkerProcess(worker_env(migrated_db, kafka_bootstrap, topics), tmp_path / "worker.log")
-    proc.start()
-    yield proc
-    proc.kill()
+    with space_engine(migrated_db, [SPACE], LINEAGE) as eng:
+        yield eng
 
 
 @pytest.fixture
@@ -143,7 +127,7 @@ def test_http_alerts_become_one_incident_and_a_resend_changes_nothing(
     again = api.post(f"/spaces/{SPACE}/alerts", json=body, headers=headers)
     assert again.status_code == 422 and again.json()["accepted"] == 2
     wait_until(
-        lambda: worker_metric(worker.metrics_port, "incidentd_alerts_duplicate_total") >= 2,
+        lambda: metric(worker.metrics_port, "incidentd_alerts_duplicate_total") >= 2,
         timeout=60,
         message=lambda: f"the worker did not see the re-sent alerts\n{worker.log_text()}",
     )
@@ -154,7 +138,7 @@ def test_http_alerts_become_one_incident_and_a_resend_changes_nothing(
         "a rejected item reached the alerts topic"
     )
     reader.close()
-    assert worker_metric(worker.metrics_port, "incidentd_dead_letters_total") == 0
+    assert metric(worker.metrics_port, "incidentd_dead_letters_total") == 0
 
 
 def ingest_cli(db_url: str, topics: TopicSet, *args: str) -> subprocess.CompletedProcess[str]:
@@ -198,7 +182,7 @@ def test_a_dbt_run_sent_with_the_cli_becomes_one_incident_rooted_at_the_source(
     again = ingest_cli(migrated_db, topics, "dbt", str(DBT_TARGET), "--space", SHOP_SPACE)
     assert again.returncode == 0, again.stderr
     wait_until(
-        lambda: worker_metric(worker.metrics_port, "incidentd_alerts_duplicate_total") >= 9,
+        lambda: metric(worker.metrics_port, "incidentd_alerts_duplicate_total") >= 9,
         timeout=60,
         message=lambda: f"the worker did not see the re-sent run\n{worker.log_text()}",
     )
@@ -252,7 +236,7 @@ def test_bad_input_reaches_neither_the_topic_nor_the_worker(
     assert alerts_on_topic(reader) == [(SPACE, "marker")]
     reader.close()
     assert set(stored(engine)) == {"marker"}
-    assert worker_metric(worker.metrics_port, "incidentd_dead_letters_total") == 0
+    assert metric(worker.metrics_port, "incidentd_dead_letters_total") == 0
 
 
 def test_dbt_runs_sent_after_each_step_open_the_incident_and_the_green_run_resolves_it(

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
 
 from incidentd.schemas.lineage import EdgeSpec, LineageDocument, ProductSpec
-from incidentd.storage.db import make_engine
 from incidentd.storage.incident_queries import IncidentFilter
 from incidentd.storage.insights import incident_summary
-from incidentd.storage.lineage import import_document
-from incidentd.storage.spaces import INCIDENTS_FEATURE, upsert_space
 from tests.support.services import TopicSet
+from tests.support.spaces import space_engine
 from tests.support.wait import wait_until
-from tests.support.workers import WorkerProcess, alert, produce, worker_running
+from tests.support.workers import WorkerProcess, alert, produce
 
 SPACES = ("shop", "live", "backlog")
 LINEAGE = LineageDocument(
@@ -39,22 +36,8 @@ MART_CHECK = "shop/revenue_mart/not_null_amount"
 @pytest.fixture
 def engine(migrated_db: str) -> Iterator[Engine]:
     """The database with the spaces and the shop's lineage."""
-    engine = make_engine(migrated_db, pool_size=1)
-    with engine.begin() as conn:
-        for slug in SPACES:
-            upsert_space(conn, slug, features=[INCIDENTS_FEATURE])
-        import_document(conn, LINEAGE)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def worker(
-    engine: Engine, migrated_db: str, kafka_bootstrap: str, topics: TopicSet, tmp_path: Path
-) -> Iterator[WorkerProcess]:
-    """One running worker."""
-    with worker_running(migrated_db, kafka_bootstrap, topics, tmp_path) as proc:
-        yield proc
+    with space_engine(migrated_db, SPACES, LINEAGE, pool_size=1) as engine:
+        yield engine
 
 
 def _incidents(engine: Engine, space: str) -> list[Any]:

@@ -6,8 +6,6 @@ import re
 import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
@@ -15,46 +13,32 @@ from kafka import KafkaProducer
 from sqlalchemy import Engine, text
 
 from incidentd.schemas.lineage import EdgeSpec, LineageDocument, ProductSpec
-from incidentd.storage.db import make_engine
 from incidentd.storage.lineage import import_document
-from incidentd.storage.spaces import INCIDENTS_FEATURE, upsert_space
 from tests.support.services import TopicSet
+from tests.support.spaces import space_engine
 from tests.support.wait import wait_until
-from tests.support.workers import TopicReader, WorkerProcess, alert, produce, worker_running
+from tests.support.workers import TopicReader, WorkerProcess, alert, latest_by_incident, produce
 
 SPACE = "live"
 PICKUP_SECONDS = 5.0
 DLQ_HEADERS = {"error", "error_type", "source_topic", "source_partition", "source_offset"}
 
 
+LINEAGE = LineageDocument(
+    products=[
+        ProductSpec(id="a", space=SPACE),
+        ProductSpec(id="b", space=SPACE),
+        ProductSpec(id="x_prod", space=SPACE, datasets=["warehouse/x"]),
+        ProductSpec(id="y_prod", space=SPACE, datasets=["warehouse/y"]),
+    ]
+)
+
+
 @pytest.fixture
 def engine(migrated_db: str) -> Iterator[Engine]:
     """An engine on the worker's database, with the space and two unconnected products."""
-    eng = make_engine(migrated_db, pool_size=2)
-    with eng.begin() as conn:
-        upsert_space(conn, SPACE, features=[INCIDENTS_FEATURE])
-        import_document(
-            conn,
-            LineageDocument(
-                products=[
-                    ProductSpec(id="a", space=SPACE),
-                    ProductSpec(id="b", space=SPACE),
-                    ProductSpec(id="x_prod", space=SPACE, datasets=["warehouse/x"]),
-                    ProductSpec(id="y_prod", space=SPACE, datasets=["warehouse/y"]),
-                ]
-            ),
-        )
-    yield eng
-    eng.dispose()
-
-
-@pytest.fixture
-def worker(
-    engine: Engine, migrated_db: str, kafka_bootstrap: str, topics: TopicSet, tmp_path: Path
-) -> Iterator[WorkerProcess]:
-    """One running worker (refreshing lineage every 0.5 s); killed at the end."""
-    with worker_running(migrated_db, kafka_bootstrap, topics, tmp_path) as proc:
-        yield proc
+    with space_engine(migrated_db, [SPACE], LINEAGE) as eng:
+        yield eng
 
 
 def running(worker: WorkerProcess) -> None:
@@ -84,16 +68,6 @@ def db_version(engine: Engine) -> int:
             text("SELECT lineage_version FROM spaces WHERE slug = :s"), {"s": SPACE}
         ).scalar_one()
     return int(value)
-
-
-def latest_by_incident(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The highest version seen of every incident."""
-    latest: dict[str, dict[str, Any]] = {}
-    for event in events:
-        seen = latest.get(event["incident_id"])
-        if seen is None or event["incident"]["version"] > seen["incident"]["version"]:
-            latest[event["incident_id"]] = event
-    return latest
 
 
 def incident_holding(worker: WorkerProcess, reader: TopicReader, alert_id: str) -> str:

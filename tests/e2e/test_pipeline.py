@@ -12,17 +12,17 @@ from sqlalchemy import text
 
 from incidentd.schemas.lineage import EdgeSpec, LineageDocument, ProductSpec
 from incidentd.storage.db import make_engine
-from incidentd.storage.lineage import import_document
-from incidentd.storage.spaces import INCIDENTS_FEATURE, upsert_space
 from tests.support.services import BrokerService, TopicSet
+from tests.support.spaces import with_spaces
 from tests.support.wait import wait_until
 from tests.support.workers import (
     TopicReader,
     WorkerProcess,
     alert,
+    latest_by_incident,
     metric,
     produce,
-    worker_env,
+    worker_running,
 )
 
 SPACE = "shop"
@@ -77,12 +77,7 @@ BAD = [
 @pytest.fixture
 def shop_db(migrated_db: str) -> str:
     """A database with the shop space and its lineage."""
-    engine = make_engine(migrated_db, pool_size=1)
-    with engine.begin() as conn:
-        upsert_space(conn, SPACE, features=[INCIDENTS_FEATURE])
-        import_document(conn, LINEAGE)
-    engine.dispose()
-    return migrated_db
+    return with_spaces(migrated_db, [SPACE], LINEAGE)
 
 
 @pytest.fixture
@@ -102,21 +97,9 @@ def worker(
     shop_db: str, matrix_broker: BrokerService, topics: TopicSet, tmp_path: Path
 ) -> Iterator[WorkerProcess]:
     """One running worker; killed at the end if the test did not stop it."""
-    env = worker_env(shop_db, matrix_broker.bootstrap_servers, topics, broker=matrix_broker)
-    proc = WorkerProcess(env, tmp_path / "worker.log")
-    proc.start()
-    yield proc
-    proc.kill()
-
-
-def latest_by_incident(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """What a consumer keeping the highest version per incident ends with."""
-    latest: dict[str, dict[str, Any]] = {}
-    for event in events:
-        seen = latest.get(event["incident_id"])
-        if seen is None or event["incident"]["version"] > seen["incident"]["version"]:
-            latest[event["incident_id"]] = event
-    return latest
+    bootstrap = matrix_broker.bootstrap_servers
+    with worker_running(shop_db, bootstrap, topics, tmp_path, broker=matrix_broker) as proc:
+        yield proc
 
 
 def test_alerts_become_incidents_with_blast_radius(

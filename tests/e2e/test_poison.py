@@ -7,7 +7,6 @@ Each hostile record is built to fail in one known way, so the test also checks t
 from __future__ import annotations
 
 import random
-import re
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -21,10 +20,10 @@ from kafka import KafkaProducer
 from sqlalchemy import text
 
 from incidentd.storage.db import make_engine
-from incidentd.storage.spaces import INCIDENTS_FEATURE, upsert_space
 from tests.support.services import TopicSet
+from tests.support.spaces import with_spaces
 from tests.support.wait import wait_until
-from tests.support.workers import TopicReader, WorkerProcess, alert, worker_env
+from tests.support.workers import TopicReader, WorkerProcess, alert, metric, worker_running
 
 SEED = 20260227
 SPACE = "shop"
@@ -256,11 +255,7 @@ def big_alert(rng: random.Random, alert_id: str, size: int) -> bytes:
 @pytest.fixture
 def shop_db(migrated_db: str) -> str:
     """A database with the shop space (incidents enabled)."""
-    engine = make_engine(migrated_db, pool_size=1)
-    with engine.begin() as conn:
-        upsert_space(conn, SPACE, features=[INCIDENTS_FEATURE])
-    engine.dispose()
-    return migrated_db
+    return with_spaces(migrated_db, [SPACE])
 
 
 @pytest.fixture
@@ -268,10 +263,8 @@ def worker(
     shop_db: str, kafka_bootstrap: str, topics: TopicSet, tmp_path: Path
 ) -> Iterator[WorkerProcess]:
     """One running worker; killed at the end."""
-    proc = WorkerProcess(worker_env(shop_db, kafka_bootstrap, topics), tmp_path / "worker.log")
-    proc.start()
-    yield proc
-    proc.kill()
+    with worker_running(shop_db, kafka_bootstrap, topics, tmp_path) as proc:
+        yield proc
 
 
 def publish(
@@ -290,17 +283,6 @@ def publish(
         placed[(topic, meta.partition, meta.offset)] = rec
     producer.close()
     return placed
-
-
-def metric(port: int, name: str) -> float:
-    """Sum of a Prometheus metric's samples on a worker (-1 while it does not answer)."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-            body = resp.read().decode()
-    except OSError:
-        return -1.0
-    pattern = re.compile(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", re.M)
-    return sum(float(v) for v in pattern.findall(body))
 
 
 def healthz(port: int) -> int:

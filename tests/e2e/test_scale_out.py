@@ -8,13 +8,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
-from incidentd.storage.db import make_engine
-from incidentd.storage.lineage import import_document
-from incidentd.storage.spaces import INCIDENTS_FEATURE, upsert_space
-from tests.e2e.streams import cascade_stream, expected_groups, regional_lineage, stored_groups
+from tests.e2e.streams import (
+    Stream,
+    cascade_stream,
+    expected_groups,
+    regional_lineage,
+    stored_groups,
+)
 from tests.support.services import TANSU, BrokerService, TopicSet, matrix_brokers
+from tests.support.spaces import add_spaces, space_engine
 from tests.support.wait import wait_until
 from tests.support.workers import (
     TopicReader,
@@ -25,6 +29,7 @@ from tests.support.workers import (
     produce,
     produce_to_partitions,
     worker_env,
+    workers_running,
 )
 
 SPACE = "scale"
@@ -64,10 +69,6 @@ def test_grouping_is_the_same_for_any_number_of_workers(
     stream = cascade_stream(SPACE, seed=23, count=ALERTS, lineage=lineage, key_by=key_by)
     expected = expected_groups(stream)
     assert 10 < len(expected) < ALERTS / 3  # a stream with real grouping to get right
-    engine = make_engine(migrated_db, pool_size=1)
-    with engine.begin() as conn:
-        upsert_space(conn, SPACE, features=[INCIDENTS_FEATURE])
-        import_document(conn, lineage)
     env = worker_env(
         migrated_db,
         kafka_bootstrap,
@@ -75,8 +76,10 @@ def test_grouping_is_the_same_for_any_number_of_workers(
         broker=matrix_broker,
         INCIDENTD_BATCH_MAX_RECORDS="200",
     )
-    procs = [WorkerProcess(env, tmp_path / f"worker{i}.log").start() for i in range(workers)]
-    try:
+    with (
+        space_engine(migrated_db, [SPACE], lineage, pool_size=1) as engine,
+        workers_running(env, tmp_path, workers) as procs,
+    ):
         produce(kafka_bootstrap, topics.alerts, stream.records)
 
         def settled() -> bool:
@@ -92,16 +95,12 @@ def test_grouping_is_the_same_for_any_number_of_workers(
             got = stored_groups(conn, SPACE)
         assert got == expected, (len(got), len(expected))
         _assert_events_match_database(engine, kafka_bootstrap, topics)
-    finally:
-        for proc in procs:
-            proc.kill()
-        engine.dispose()
 
 
-def _assert_events_match_database(engine: object, bootstrap: str, topics: TopicSet) -> None:
+def _assert_events_match_database(engine: Engine, bootstrap: str, topics: TopicSet) -> None:
     """A consumer keeping the highest version per incident ends where the database is."""
     reader = TopicReader(bootstrap, topics.incidents)
-    with engine.connect() as conn:  # type: ignore[attr-defined]
+    with engine.connect() as conn:
         db = {
             str(r.id): (r.version, r.alert_count, r.status)
             for r in conn.execute(text("SELECT id, version, alert_count, status FROM incidents"))
@@ -126,20 +125,22 @@ def _assert_events_match_database(engine: object, bootstrap: str, topics: TopicS
 TWO_SPACES = ("west", "east")
 
 
-def test_two_workers_on_two_spaces_never_wait_for_each_other(
-    migrated_db: str, kafka_bootstrap: str, topics: TopicSet, tmp_path: Path
-) -> None:
+def _two_spaces(engine: Engine, seed: int, count: int) -> dict[str, Stream]:
+    """The two spaces with their lineage, and a stream of `count` alerts for each."""
     streams = {}
-    engine = make_engine(migrated_db, pool_size=1)
-    for seed, space in enumerate(TWO_SPACES):
-        lineage = regional_lineage(space, seed=seed)
-        streams[space] = cascade_stream(space, seed=40 + seed, count=ALERTS // 2, lineage=lineage)
-        with engine.begin() as conn:
-            upsert_space(conn, space, features=[INCIDENTS_FEATURE])
-            import_document(conn, lineage)
+    for n, space in enumerate(TWO_SPACES):
+        lineage = regional_lineage(space, seed=n)
+        streams[space] = cascade_stream(space, seed=seed + n, count=count, lineage=lineage)
+        add_spaces(engine, [space], lineage)
+    return streams
+
+
+def test_two_workers_on_two_spaces_never_wait_for_each_other(
+    engine: Engine, migrated_db: str, kafka_bootstrap: str, topics: TopicSet, tmp_path: Path
+) -> None:
+    streams = _two_spaces(engine, seed=40, count=ALERTS // 2)
     env = worker_env(migrated_db, kafka_bootstrap, topics, INCIDENTD_BATCH_MAX_RECORDS="100")
-    procs = [WorkerProcess(env, tmp_path / f"worker{i}.log").start() for i in range(2)]
-    try:
+    with workers_running(env, tmp_path, 2) as procs:
         warmups = _until_both_own_partitions(procs, kafka_bootstrap, topics)
         before = [_lock_figures(p) for p in procs]
         west, east = (streams[s].records for s in TWO_SPACES)
@@ -159,10 +160,6 @@ def test_two_workers_on_two_spaces_never_wait_for_each_other(
         with engine.connect() as conn:
             for space in TWO_SPACES:
                 assert stored_groups(conn, space) == expected_groups(streams[space])
-    finally:
-        for proc in procs:
-            proc.kill()
-        engine.dispose()
 
 
 WARMUP_PARTITIONS = 4
@@ -208,27 +205,19 @@ def _lock_figures(proc: WorkerProcess) -> tuple[float, float, float]:
     )
 
 
-def _stored(engine: object) -> int:
-    with engine.connect() as conn:  # type: ignore[attr-defined]
+def _stored(engine: Engine) -> int:
+    with engine.connect() as conn:
         return int(conn.execute(text("SELECT count(*) FROM alerts")).scalar_one())
 
 
 def test_a_space_moves_with_its_partition_when_a_worker_joins(
-    migrated_db: str, kafka_bootstrap: str, topics: TopicSet, tmp_path: Path
+    engine: Engine, migrated_db: str, kafka_bootstrap: str, topics: TopicSet, tmp_path: Path
 ) -> None:
     """One worker holds both spaces; once a second joins, each holds only the space it owns."""
-    streams = {}
-    engine = make_engine(migrated_db, pool_size=1)
-    for seed, space in enumerate(TWO_SPACES):
-        lineage = regional_lineage(space, seed=seed)
-        streams[space] = cascade_stream(space, seed=50 + seed, count=200, lineage=lineage)
-        with engine.begin() as conn:
-            upsert_space(conn, space, features=[INCIDENTS_FEATURE])
-            import_document(conn, lineage)
+    streams = _two_spaces(engine, seed=50, count=200)
     env = worker_env(migrated_db, kafka_bootstrap, topics, INCIDENTD_BATCH_MAX_RECORDS="50")
-    first = WorkerProcess(env, tmp_path / "worker0.log").start()
-    procs = [first]
-    try:
+    with workers_running(env, tmp_path, 1) as procs:
+        first = procs[0]
         halves = {s: (r[:100], r[100:]) for s, r in ((s, streams[s].records) for s in TWO_SPACES)}
         produce(kafka_bootstrap, topics.alerts, [r for s in TWO_SPACES for r in halves[s][0]])
         wait_until(lambda: metric(first.metrics_port, HELD) == 2, timeout=60)
@@ -240,10 +229,6 @@ def test_a_space_moves_with_its_partition_when_a_worker_joins(
         with engine.connect() as conn:
             for space in TWO_SPACES:
                 assert stored_groups(conn, space) == expected_groups(streams[space])
-    finally:
-        for proc in procs:
-            proc.kill()
-        engine.dispose()
 
 
 HELD = "incidentd_spaces_held"

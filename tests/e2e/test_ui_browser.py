@@ -223,6 +223,21 @@ def _resolve_through_the_form(page: Page, server: DemoServer, incident_id: str) 
     assert server.get(f"/spaces/{DEMO_SPACE}/incidents/{incident_id}")["status"] == "resolved"
 
 
+@contextlib.contextmanager
+def _signed_in(executable: str, server: DemoServer) -> Iterator[tuple[Page, BrowserContext]]:
+    """A wide headless Chromium page signed in to `server`; the browser closes on exit."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport=WIDE, device_scale_factor=1)
+            page = context.new_page()
+            page.set_default_timeout(20_000)
+            _sign_in(page, context, server)
+            yield page, context
+        finally:
+            browser.close()
+
+
 def test_sign_in_list_and_blast_radius_drawing(demo_server: DemoServer) -> None:
     executable = _chromium()
     listed = demo_server.get(f"/spaces/{DEMO_SPACE}/incidents")["items"]
@@ -231,43 +246,34 @@ def test_sign_in_list_and_blast_radius_drawing(demo_server: DemoServer) -> None:
     detail = demo_server.get(f"/spaces/{DEMO_SPACE}/incidents/{chosen['id']}")
     other = next(i for i in listed if i["id"] != chosen["id"] and i["status"] != "resolved")
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport=WIDE, device_scale_factor=1)
-            page = context.new_page()
-            page.set_default_timeout(20_000)
-            _sign_in(page, context, demo_server)
+    with _signed_in(executable, demo_server) as (page, context):
+        # Pick the space, then the incident with the widest blast radius.
+        page.click(f"a[data-space='{DEMO_SPACE}']")
+        page.wait_for_url(f"**/ui/spaces/{DEMO_SPACE}/incidents")
+        assert page.locator("tr[data-incident-id]").count() == len(listed)
+        page.click(f"tr[data-incident-id='{chosen['id']}'] a")
+        page.wait_for_url(f"**/incidents/{chosen['id']}")
+        assert page.inner_text("h1") == detail["title"]
+        _check_drawing(page, detail)
+        assert page.locator("form[data-action='resolve'] button").is_visible()
+        assert page.locator("form[data-action='notify'] button").is_visible()
 
-            # Pick the space, then the incident with the widest blast radius.
-            page.click(f"a[data-space='{DEMO_SPACE}']")
-            page.wait_for_url(f"**/ui/spaces/{DEMO_SPACE}/incidents")
-            assert page.locator("tr[data-incident-id]").count() == len(listed)
-            page.click(f"tr[data-incident-id='{chosen['id']}'] a")
-            page.wait_for_url(f"**/incidents/{chosen['id']}")
-            assert page.inner_text("h1") == detail["title"]
-            _check_drawing(page, detail)
-            assert page.locator("form[data-action='resolve'] button").is_visible()
-            assert page.locator("form[data-action='notify'] button").is_visible()
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT), full_page=True)
+        if os.environ.get("INCIDENTD_UPDATE_DOCS_SCREENSHOT"):  # refresh the README's copy
+            DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(SCREENSHOT, DOCS_SCREENSHOT)
 
-            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOT), full_page=True)
-            if os.environ.get("INCIDENTD_UPDATE_DOCS_SCREENSHOT"):  # refresh the README's copy
-                DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(SCREENSHOT, DOCS_SCREENSHOT)
+        _resolve_through_the_form(page, demo_server, other["id"])
+        page.goto(f"{demo_server.base}/ui/spaces/{DEMO_SPACE}/incidents?status=resolved")
+        shown = page.eval_on_selector_all(
+            "tr[data-incident-id]", "els => els.map(e => e.dataset.incidentId)"
+        )
+        assert other["id"] in shown and chosen["id"] not in shown
 
-            _resolve_through_the_form(page, demo_server, other["id"])
-            page.goto(f"{demo_server.base}/ui/spaces/{DEMO_SPACE}/incidents?status=resolved")
-            shown = page.eval_on_selector_all(
-                "tr[data-incident-id]", "els => els.map(e => e.dataset.incidentId)"
-            )
-            assert other["id"] in shown and chosen["id"] not in shown
-
-            page.click("header form button")  # Sign out
-            page.wait_for_url("**/ui/login")
-            assert not [c for c in context.cookies() if c["name"] == "incidentd_session"]
-        finally:
-            browser.close()
+        page.click("header form button")  # Sign out
+        page.wait_for_url("**/ui/login")
+        assert not [c for c in context.cookies() if c["name"] == "incidentd_session"]
 
 
 def _follow_every_bar(page: Page, server: DemoServer) -> int:
@@ -285,32 +291,24 @@ def _follow_every_bar(page: Page, server: DemoServer) -> int:
 def test_insights_page(history_server: DemoServer) -> None:
     executable = _chromium()
     summary = history_server.get(f"/api/backend/{DEMO_SPACE}/incidents/summary")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport=WIDE, device_scale_factor=1)
-            page = context.new_page()
-            page.set_default_timeout(20_000)
-            _sign_in(page, context, history_server)
-            page.goto(f"{history_server.base}/ui/spaces/{DEMO_SPACE}/incidents")
-            page.click("text=Insights")
-            page.wait_for_url("**/insights")
-            for chart in ("per-day", "mttr", "by-tag"):
-                box = page.locator(f"svg.chart-{chart}").bounding_box()
-                assert box is not None and box["width"] > 600 and box["height"] > 100, chart
-            INSIGHTS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(INSIGHTS_SCREENSHOT), full_page=True)
-            if os.environ.get("INCIDENTD_UPDATE_DOCS_SCREENSHOT"):
-                shutil.copyfile(INSIGHTS_SCREENSHOT, DOCS_INSIGHTS_SCREENSHOT)
-            assert page.locator("svg.chart-mttr circle").count() >= 2
-            assert page.inner_text("[data-figure=total]") == str(summary["total"])
-            assert _follow_every_bar(page, history_server) == summary["total"]
-            # a tag bar leads to the open incidents with that tag
-            page.goto(f"{history_server.base}/ui/spaces/{DEMO_SPACE}/insights")
-            first = page.locator("svg.chart-by-tag a.bar").first
-            count = int(first.get_attribute("data-value") or 0)
-            first.locator("rect").click()
-            page.wait_for_url("**/incidents?**")
-            assert page.locator("tr[data-incident-id]").count() == count > 0
-        finally:
-            browser.close()
+    with _signed_in(executable, history_server) as (page, _):
+        page.goto(f"{history_server.base}/ui/spaces/{DEMO_SPACE}/incidents")
+        page.click("text=Insights")
+        page.wait_for_url("**/insights")
+        for chart in ("per-day", "mttr", "by-tag"):
+            box = page.locator(f"svg.chart-{chart}").bounding_box()
+            assert box is not None and box["width"] > 600 and box["height"] > 100, chart
+        INSIGHTS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(INSIGHTS_SCREENSHOT), full_page=True)
+        if os.environ.get("INCIDENTD_UPDATE_DOCS_SCREENSHOT"):
+            shutil.copyfile(INSIGHTS_SCREENSHOT, DOCS_INSIGHTS_SCREENSHOT)
+        assert page.locator("svg.chart-mttr circle").count() >= 2
+        assert page.inner_text("[data-figure=total]") == str(summary["total"])
+        assert _follow_every_bar(page, history_server) == summary["total"]
+        # a tag bar leads to the open incidents with that tag
+        page.goto(f"{history_server.base}/ui/spaces/{DEMO_SPACE}/insights")
+        first = page.locator("svg.chart-by-tag a.bar").first
+        count = int(first.get_attribute("data-value") or 0)
+        first.locator("rect").click()
+        page.wait_for_url("**/incidents?**")
+        assert page.locator("tr[data-incident-id]").count() == count > 0

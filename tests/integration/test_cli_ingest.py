@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import Engine, text
 
 from incidentd.app.demo_dbt import DBT_TARGET
-from tests.support.cli import engine_with_space, run_cli
+from tests.support.cli import run_cli
+from tests.support.spaces import space_engine
 
 SPACE = "shop"
 
@@ -19,7 +20,8 @@ SPACE = "shop"
 @pytest.fixture
 def engine(migrated_db: str) -> Iterator[Engine]:
     """The CLI's database, with the space."""
-    yield from engine_with_space(migrated_db, SPACE)
+    with space_engine(migrated_db, [SPACE], pool_size=1) as eng:
+        yield eng
 
 
 def ingest(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import Engine, text
 
 from incidentd.storage.outbox import Message, enqueue
-from tests.support.cli import engine_with_space, run_cli
+from tests.support.cli import run_cli
+from tests.support.spaces import space_engine
 
 SPACE = "shop"
 
@@ -18,7 +19,8 @@ SPACE = "shop"
 @pytest.fixture
 def engine(migrated_db: str) -> Iterator[Engine]:
     """The CLI's database, with the space."""
-    yield from engine_with_space(migrated_db, SPACE)
+    with space_engine(migrated_db, [SPACE], pool_size=1) as eng:
+        yield eng
 
 
 def cli(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:

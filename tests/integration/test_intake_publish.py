@@ -13,39 +13,32 @@ from sqlalchemy import Engine, text
 
 from incidentd.intake.base import IntakeError, ProductRef
 from incidentd.schemas.lineage import LineageDocument, ProductSpec
-from incidentd.storage.db import make_engine
 from incidentd.storage.intake import IntakeMetrics, ingest, ingest_events, load_products
-from incidentd.storage.lineage import import_document
-from incidentd.storage.spaces import INCIDENTS_FEATURE, upsert_space
 from tests.support.intake import ChecksSource
+from tests.support.spaces import space_engine
 
 SPACE = "shop"
 TOPIC = "alerts-topic"
 
 
+CATALOG = LineageDocument(
+    products=[
+        ProductSpec(
+            id="orders",
+            space=SPACE,
+            datasets=["model.shop.orders", "duckdb://warehouse/main.orders"],
+        ),
+        ProductSpec(id="customers", space=SPACE),
+        ProductSpec(id="payments", space="elsewhere", datasets=["model.shop.pay"]),
+    ]
+)
+
+
 @pytest.fixture
 def engine(migrated_db: str) -> Iterator[Engine]:
     """A catalog: `orders` claims a dbt node and a relation, `customers` claims nothing."""
-    eng = make_engine(migrated_db, pool_size=2)
-    with eng.begin() as conn:
-        upsert_space(conn, SPACE, features=[INCIDENTS_FEATURE])
-        upsert_space(conn, "elsewhere", features=[INCIDENTS_FEATURE])
-        import_document(
-            conn,
-            LineageDocument(
-                products=[
-                    ProductSpec(
-                        id="orders",
-                        space=SPACE,
-                        datasets=["model.shop.orders", "duckdb://warehouse/main.orders"],
-                    ),
-                    ProductSpec(id="customers", space=SPACE),
-                    ProductSpec(id="payments", space="elsewhere", datasets=["model.shop.pay"]),
-                ]
-            ),
-        )
-    yield eng
-    eng.dispose()
+    with space_engine(migrated_db, [SPACE, "elsewhere"], CATALOG) as eng:
+        yield eng
 
 
 def _outbox(engine: Engine) -> list[tuple[str, str, dict[str, Any]]]:

@@ -100,15 +100,36 @@ class WorkerProcess:
 
 @contextmanager
 def worker_running(
-    db_url: str, bootstrap: str, topics: TopicSet, log_dir: Path, **extra: str
+    db_url: str,
+    bootstrap: str,
+    topics: TopicSet,
+    log_dir: Path,
+    *,
+    broker: BrokerService | None = None,
+    **extra: str,
 ) -> Iterator[WorkerProcess]:
     """One started worker wired to this test's database and topics; killed on exit."""
-    proc = WorkerProcess(worker_env(db_url, bootstrap, topics, **extra), log_dir / "worker.log")
+    env = worker_env(db_url, bootstrap, topics, broker=broker, **extra)
+    proc = WorkerProcess(env, log_dir / "worker.log")
     proc.start()
     try:
         yield proc
     finally:
         proc.kill()
+
+
+@contextmanager
+def workers_running(
+    env: dict[str, str], log_dir: Path, count: int
+) -> Iterator[list[WorkerProcess]]:
+    """`count` started workers (logs `workerN.log`); each in the list, later ones too, is killed
+    on exit."""
+    procs = [WorkerProcess(env, log_dir / f"worker{i}.log").start() for i in range(count)]
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            proc.kill()
 
 
 def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes]]) -> int:
@@ -188,8 +209,18 @@ def alert(
     return alert_key(space), orjson.dumps(body)
 
 
+def latest_by_incident(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """What a consumer keeping the highest version of each incident's events ends with."""
+    latest: dict[str, dict[str, Any]] = {}
+    for event in events:
+        seen = latest.get(event["incident_id"])
+        if seen is None or event["incident"]["version"] > seen["incident"]["version"]:
+            latest[event["incident_id"]] = event
+    return latest
+
+
 def metric(port: int, name: str) -> float:
-    """Sum of a Prometheus metric's samples on a worker."""
+    """Sum of a Prometheus metric's samples on a worker (-1 while it does not answer)."""
     body = scrape(port)
     if body is None:
         return -1.0  # not listening yet
@@ -217,17 +248,3 @@ def owned_partitions(port: int, topic: str) -> set[int]:
 def now_ms() -> float:
     """Wall clock in milliseconds (for throughput figures)."""
     return time.time() * 1000
-
-
-def worker_metric(port: int, name: str) -> float:
-    """Sum of a Prometheus metric's samples on a worker (-1 while it does not answer)."""
-    import re
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-            body = resp.read().decode()
-    except OSError:
-        return -1.0
-    pattern = re.compile(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", re.M)
-    return sum(float(v) for v in pattern.findall(body))

@@ -131,3 +131,50 @@ def test_impact_thresholds(
     store = Store(lineage=lineage(edges, products=products, tiers=tiers))
     outcome = store.run(alert("a1", alerted, at(0)))
     assert incident_of(outcome, "a1").impact is expected
+
+
+# -- derived fields stay current as alerts, products and lineage change ------------------------
+
+
+def test_a_new_lineage_graph_recomputes_the_radius_of_unchanged_products() -> None:
+    store = Store(lineage=lineage([("mart", "report")]))
+    first = incident_of(store.run(alert("a1", "mart", at(0))), "a1")
+    assert first.blast_radius == ("mart", "report") and first.impact is Impact.LOW
+
+    grown = lineage(
+        [("mart", "report"), ("mart", "board"), ("raw", "mart")], tiers={"board": "critical"}
+    )
+    again = incident_of(store.run(alert("a2", "mart", at(1)), lineage=grown), "a2")
+
+    assert again is first and again.products == ("mart",)
+    assert again.blast_radius == ("board", "mart", "report")
+    assert again.impact is Impact.HIGH
+    assert again.suspected_upstream == ("raw",)
+
+
+def test_a_late_alert_on_a_known_product_moves_the_root() -> None:
+    store = Store(lineage=lineage([("hub", "x"), ("hub", "y")]))
+    incident = incident_of(store.run(alert("a1", "x", at(5)), alert("a2", "y", at(3))), "a1")
+    assert incident.root_product_id == "y"
+
+    store.run(alert("a3", "x", at(1)))  # no new product, but x was alerted first after all
+
+    assert incident.products == ("x", "y")
+    assert incident.root_product_id == "x"
+    assert incident.first_alert_at == at(1) and incident.last_alert_at == at(5)
+
+
+def test_a_merge_takes_the_times_severity_and_tags_of_the_merged_alerts() -> None:
+    store = Store(lineage=lineage([("a", "c"), ("b", "c")]))
+    older = incident_of(store.run(alert("a1", "a", at(10), severity=Severity.LOW)), "a1")
+    newer = incident_of(store.run(alert("b1", "b", at(2), severity=Severity.CRITICAL)), "b1")
+    assert older.id != newer.id and older.severity is Severity.LOW
+
+    outcome = store.run(alert("c1", "c", at(20)))  # related to both: merged into the older
+
+    assert incident_of(outcome, "c1") is older and newer.merged_into == older.id
+    assert sorted(older.alerts) == ["a1", "b1", "c1"]
+    assert older.first_alert_at == at(2) and older.last_alert_at == at(20)
+    assert older.severity is Severity.CRITICAL
+    assert older.products == ("a", "b", "c") and older.blast_radius == ("a", "b", "c")
+    assert older.root_product_id == "b"  # alerted first, no alerted ancestor

@@ -170,6 +170,17 @@ def test_tiny_cache_stays_correct() -> None:
         assert g.related_set("e") == frozenset({"e", "a", "b", "c"})
 
 
+def test_a_full_cache_drops_the_least_recently_used_result_first() -> None:
+    g = LineageGraph("s", [], EDGES, cache_size=2)
+    of_a, of_b = g.descendants("a"), g.descendants("b")
+    assert g.descendants("a") is of_a  # a used again after b came in
+    of_x = g.descendants("x")  # one too many: b goes, not a
+    assert g.descendants("a") is of_a
+    assert g.descendants("x") is of_x
+    again = g.descendants("b")
+    assert again is not of_b and dict(again) == dict(of_b)
+
+
 def test_empty_graph_and_protocol() -> None:
     g = LineageGraph.empty("ops")
     view: LineageView = g

@@ -63,16 +63,38 @@ def incident_filter(  # noqa: PLR0917 - FastAPI passes query parameters by keywo
     product_match: ProductMatchParam = ProductMatch.ALERTED,
 ) -> IncidentFilter:
     """The list filters of both seed documents (lists as `?x=a&x=b` or `?x=a,b`)."""
-    start, end = time_range(from_time, to_time)
+    return filter_of(
+        severities,
+        impacts,
+        tags,
+        product_ids,
+        time_range(from_time, to_time),
+        text_to_search,
+        product_match,
+        status_,
+    )
+
+
+def filter_of(  # noqa: PLR0917 - mirrors the query parameters
+    severities: list[str] | None,
+    impacts: list[str] | None,
+    tags: list[str] | None,
+    product_ids: list[str] | None,
+    span: tuple[datetime | None, datetime | None],
+    text_to_search: str | None,
+    product_match: ProductMatch,
+    status_: IncidentStatus | None = None,
+) -> IncidentFilter:
+    """The incident filter of the list's query parameters, `span` their checked time bounds."""
     return IncidentFilter(
-        status=status_.value if status_ else None,
+        status=status_.value if status_ is not None else None,
         severities=choices("severities", severities, Severity),
         impacts=choices("impacts", impacts, Impact),
         tags=values("tags", tags),
         product_ids=values("product_ids", product_ids),
         in_blast_radius=product_match is ProductMatch.BLAST_RADIUS,
-        from_time=start,
-        to_time=end,
+        from_time=span[0],
+        to_time=span[1],
         text=text_to_search or None,
     )
 

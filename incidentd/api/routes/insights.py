@@ -28,14 +28,13 @@ from incidentd.api.params import (
     values,
     window,
 )
-from incidentd.api.routes.incidents import NOT_FOUND
+from incidentd.api.routes.incidents import NOT_FOUND, filter_of
 from incidentd.correlation.lifecycle import IncidentNotFoundError
 from incidentd.schemas.api.alerts import AlertPage, AlertSearch, AlertSearchItem
 from incidentd.schemas.api.history import HistoryEntryOut
 from incidentd.schemas.api.insights import DayDistribution, IncidentDistribution, IncidentSummary
 from incidentd.schemas.common import (
     AlertStatus,
-    Impact,
     IncidentStatus,
     Severity,
 )
@@ -55,31 +54,6 @@ INVALID: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _incident_filter(  # noqa: PLR0917 - mirrors the query parameters
-    severities: list[str] | None,
-    impacts: list[str] | None,
-    tags: list[str] | None,
-    product_ids: list[str] | None,
-    from_time: datetime | None,
-    to_time: datetime | None,
-    text_to_search: str | None,
-    product_match: ProductMatch,
-    status_: IncidentStatus | None = None,
-) -> IncidentFilter:
-    start, end = window(from_time, to_time)
-    return IncidentFilter(
-        status=status_.value if status_ is not None else None,
-        severities=choices("severities", severities, Severity),
-        impacts=choices("impacts", impacts, Impact),
-        tags=values("tags", tags),
-        product_ids=values("product_ids", product_ids),
-        in_blast_radius=product_match is ProductMatch.BLAST_RADIUS,
-        from_time=start,
-        to_time=end,
-        text=text_to_search or None,
-    )
-
-
 def distribution_filter(  # noqa: PLR0917 - FastAPI passes query parameters by keyword
     severities: Severities = None,
     impacts: Impacts = None,
@@ -94,13 +68,12 @@ def distribution_filter(  # noqa: PLR0917 - FastAPI passes query parameters by k
     product_match: ProductMatchParam = ProductMatch.ALERTED,
 ) -> IncidentFilter:
     """The list filters (seed 001) over a window of at most 366 days."""
-    return _incident_filter(
+    return filter_of(
         severities,
         impacts,
         tags,
         product_ids,
-        from_time,
-        to_time,
+        window(from_time, to_time),
         text_to_search,
         product_match,
         status_,
@@ -118,8 +91,15 @@ def summary_filter(  # noqa: PLR0917 - FastAPI passes query parameters by keywor
     product_match: ProductMatchParam = ProductMatch.ALERTED,
 ) -> IncidentFilter:
     """The list filters but `status` (the summary splits by status itself)."""
-    return _incident_filter(
-        severities, impacts, tags, product_ids, from_time, to_time, text_to_search, product_match
+    return distribution_filter(
+        severities=severities,
+        impacts=impacts,
+        tags=tags,
+        product_ids=product_ids,
+        from_time=from_time,
+        to_time=to_time,
+        text_to_search=text_to_search,
+        product_match=product_match,
     )
 
 

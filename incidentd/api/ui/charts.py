@@ -95,8 +95,17 @@ def _number(value: float) -> str:
     return f"{value:g}" if value != int(value) else str(int(value))
 
 
-def _scale(ticks: list[float], height: float) -> float:
-    return (height - PLOT_TOP - AXIS_HEIGHT) / ticks[-1]
+def _value_axis(chart: Chart, top: float) -> float:
+    """Tick the chart's vertical axis from 0 up to at least `top`; returns pixels per unit."""
+    ticks = nice_ticks(top)
+    scale = (chart.height - PLOT_TOP - AXIS_HEIGHT) / ticks[-1]
+    chart.y_ticks = [Tick(chart.plot_bottom - t * scale, _number(t)) for t in ticks]
+    return scale
+
+
+def _slot(columns: Sequence[Column]) -> float:
+    """Width of one column's share of the plot."""
+    return (WIDTH - PLOT_LEFT - PLOT_RIGHT) / max(len(columns), 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,12 +122,9 @@ class Column:
 def stacked_bars(columns: Sequence[Column], series: Sequence[str]) -> Chart:
     """Bars stacked in `series` order (bottom first); a segment per non-zero value."""
     totals = [sum(c.values.values()) for c in columns]
-    ticks = nice_ticks(max(totals, default=0))
     chart = Chart(WIDTH, BARS_HEIGHT, BARS_HEIGHT - AXIS_HEIGHT, empty=not any(totals))
-    chart.y_ticks = [
-        Tick(chart.plot_bottom - t * _scale(ticks, BARS_HEIGHT), _number(t)) for t in ticks
-    ]
-    slot = (WIDTH - PLOT_LEFT - PLOT_RIGHT) / max(len(columns), 1)
+    scale = _value_axis(chart, max(totals, default=0))
+    slot = _slot(columns)
     every = max(1, math.ceil(len(columns) / 16))  # at most ~16 date labels
     for k, column in enumerate(columns):
         x, y = PLOT_LEFT + k * slot + slot * 0.15, chart.plot_bottom
@@ -126,7 +132,7 @@ def stacked_bars(columns: Sequence[Column], series: Sequence[str]) -> Chart:
             value = column.values.get(name, 0)
             if not value:
                 continue
-            height = value * _scale(ticks, BARS_HEIGHT)
+            height = value * scale
             y -= height
             title = f"{column.title}: {_number(value)} {name}"
             href = column.hrefs.get(name, column.href)
@@ -140,11 +146,9 @@ def stacked_bars(columns: Sequence[Column], series: Sequence[str]) -> Chart:
 def line(columns: Sequence[Column], key: str, unit: str) -> Chart:
     """A line through the columns' `key` values; a column without one breaks the line."""
     values = [c.values.get(key) for c in columns]
-    ticks = nice_ticks(max((v for v in values if v is not None), default=0))
     chart = Chart(WIDTH, LINE_HEIGHT, LINE_HEIGHT - AXIS_HEIGHT)
-    scale = _scale(ticks, LINE_HEIGHT)
-    chart.y_ticks = [Tick(chart.plot_bottom - t * scale, _number(t)) for t in ticks]
-    slot = (WIDTH - PLOT_LEFT - PLOT_RIGHT) / max(len(columns), 1)
+    scale = _value_axis(chart, max((v for v in values if v is not None), default=0))
+    slot = _slot(columns)
     run: list[str] = []
     for k, (column, value) in enumerate(zip(columns, values, strict=True)):
         x = PLOT_LEFT + (k + 0.5) * slot

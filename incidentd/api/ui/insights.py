@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, Response
 
 from incidentd.api.deps import Conn
@@ -18,8 +18,8 @@ from incidentd.api.params import window
 from incidentd.api.ui.charts import Chart, Column, horizontal_bars, line, stacked_bars
 from incidentd.api.ui.filters import STATUSES, Filters, UiFilters
 from incidentd.api.ui.render import page
-from incidentd.api.ui.routes import common_context
-from incidentd.api.ui.session import UiCaller, UiError, UiSpace, ui_root
+from incidentd.api.ui.routes import common_context, ui_errors
+from incidentd.api.ui.session import UiCaller, UiSpace, ui_root
 from incidentd.schemas.common import Impact, Severity
 from incidentd.storage.insights import (
     DayCounts,
@@ -95,11 +95,9 @@ def insights_page(
 ) -> Response:
     """Incidents per day by severity, MTTR per week and open incidents by tag, filtered."""
     chosen = chosen.with_default_window(WINDOW_DAYS, datetime.now(UTC).date())
-    try:
+    with ui_errors():
         flt = chosen.incident_filter()
         window(flt.from_time, flt.to_time)  # at most 366 days, as the API allows
-    except HTTPException as exc:
-        raise UiError(exc.status_code, str(exc.detail)) from exc
     root, slug = ui_root(request), space.slug
     summary = incident_summary(conn, slug, replace(flt, unresolved=False))
     weekly = weekly_hours_to_resolve(conn, slug, flt)

@@ -7,6 +7,8 @@ exactly the same rules (membership, roles, the incidents feature, the space lock
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -196,10 +198,8 @@ def incident_list(  # noqa: PLR0917 - FastAPI passes query parameters by keyword
 ) -> Response:
     """Incidents of the space, newest first, with filters and pages."""
     number = int(page_) if page_ and page_.isdigit() and 0 < int(page_) < 100_000 else 1
-    try:
+    with ui_errors():
         flt = chosen.incident_filter()
-    except HTTPException as exc:
-        raise _as_ui_error(exc) from exc
     found = incidents.list_(space, conn, flt, skip=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     pages = max(1, -(-found.total // PAGE_SIZE))
     active = chosen.query()
@@ -307,10 +307,15 @@ def blast_radius_drawing(
     return drawing, rows
 
 
-def _as_ui_error(exc: HTTPException | LifecycleError) -> UiError:
-    if isinstance(exc, LifecycleError):
-        return UiError(status_of(exc), str(exc))
-    return UiError(exc.status_code, str(exc.detail))
+@contextmanager
+def ui_errors() -> Iterator[None]:
+    """The JSON API's errors (HTTP and life-cycle) raised inside, as the UI's error page."""
+    try:
+        yield
+    except LifecycleError as exc:
+        raise UiError(status_of(exc), str(exc)) from exc
+    except HTTPException as exc:
+        raise UiError(exc.status_code, str(exc.detail)) from exc
 
 
 def _flash(done: str | None, told: str | None, products: str | None) -> str | None:
@@ -337,11 +342,9 @@ def incident_page(  # noqa: PLR0917 - FastAPI passes query parameters by keyword
     products: str | None = None,
 ) -> Response:
     """An incident: details, timeline, the blast-radius drawing and the product list."""
-    try:
+    with ui_errors():
         detail = incidents.get(incident_id, space, conn, state)
         history = insights.history(incident_id, space, conn)
-    except (HTTPException, LifecycleError) as exc:
-        raise _as_ui_error(exc) from exc
     drawing, rows = blast_radius_drawing(conn, state, detail)
     alerts = {a.alert_id: a for a in detail.alerts}
     return page(
@@ -367,10 +370,8 @@ def resolve(
     request: Request, incident_id: str, space: UiSpaceWrite, conn: Conn, state: State
 ) -> Response:
     """The Resolve button: the JSON API's resolve, then back to the incident."""
-    try:
+    with ui_errors():
         resource = incidents.resolve(incident_id, space, conn, state)
-    except (HTTPException, LifecycleError) as exc:
-        raise _as_ui_error(exc) from exc
     url = _incident_url(ui_root(request), space.slug, resource.id)
     return _redirect(f"{url}?done=resolved")
 
@@ -380,10 +381,8 @@ def notify_downstream(
     request: Request, incident_id: str, space: UiSpaceWrite, conn: Conn, state: State
 ) -> Response:
     """The Notify downstream button: the JSON API's notify-downstream, then back."""
-    try:
+    with ui_errors():
         outcome = notify.notify(incident_id, space, conn, state)
-    except (HTTPException, LifecycleError) as exc:
-        raise _as_ui_error(exc) from exc
     url = _incident_url(ui_root(request), space.slug, incident_id)
     if not outcome.newly_notified:
         return _redirect(f"{url}?done=nothing-new")
