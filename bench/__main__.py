@@ -34,6 +34,16 @@ def main() -> None:
     """Benchmarks of incidentd (not part of the test run)."""
 
 
+def _settings(pairs: list[str]) -> tuple[tuple[str, str], ...]:
+    out = []
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise typer.BadParameter(f"expected NAME=VALUE, got {pair!r}")
+        out.append((name.strip().upper().removeprefix("INCIDENTD_"), value))
+    return tuple(out)
+
+
 def _ints(text: str) -> tuple[int, ...]:
     values = tuple(int(part) for part in text.split(",") if part.strip())
     if not values or min(values) < 1:
@@ -69,6 +79,13 @@ def run_command(  # noqa: PLR0917 (typer options are parameters)
     stall_seconds: Annotated[
         float, typer.Option(help="A phase fails when no alert is stored for this long.")
     ] = 120.0,
+    worker_setting: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A worker setting NAME=VALUE (INCIDENTD_NAME), e.g. FETCH_MAX_WAIT_MS=500; "
+            "repeatable."
+        ),
+    ] = None,
     phases: Annotated[
         str, typer.Option(help="Phases to run, e.g. e2e,latency (default: all of them).")
     ] = ",".join(PHASES),
@@ -102,6 +119,7 @@ def run_command(  # noqa: PLR0917 (typer options are parameters)
             profile_seconds=profile_seconds,
             max_poll_interval_ms=max_poll_interval_ms,
             stall_seconds=stall_seconds,
+            worker_settings=_settings(worker_setting or []),
             phases=_phases(phases),
         )
     console = Console(stderr=True)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.lineage_gen import Lineage, generate_lineage
-from bench.measure import percentiles
+from bench.stats import percentiles
 from incidentd.lineage.graph import LineageGraph
 
 

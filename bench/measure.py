@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import statistics
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -11,11 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import cpu
+from bench import cpu, latency_split
 from bench.kafka_io import EventWatcher, drain_raw, produce, produce_paced, produce_warmup
 from bench.lineage_gen import Lineage
 from bench.profiling import Profiler, main_thread
 from bench.services import Db, Services, Topics, seed_database
+from bench.stats import percentiles
 from bench.streams import Stream
 from bench.workers import RssSampler, WorkerProc, wait_for
 
@@ -33,6 +33,7 @@ class Phase:
     log_dir: Path
     stall: float = 120.0  # no alert stored for this long: the phase fails with a diagnosis
     max_poll_ms: int = 6000  # the workers' INCIDENTD_MAX_POLL_INTERVAL_MS
+    worker_settings: tuple[tuple[str, str], ...] = ()  # more INCIDENTD_* of the workers
 
 
 @dataclass(slots=True)
@@ -80,7 +81,14 @@ def running(
     try:
         for i in range(workers):
             log_path = phase.log_dir / f"{tag}-worker{i}.log"
-            worker = WorkerProc(url, svc.bootstrap, run.topics, log_path, phase.max_poll_ms)
+            worker = WorkerProc(
+                url,
+                svc.bootstrap,
+                run.topics,
+                log_path,
+                phase.max_poll_ms,
+                settings=dict(phase.worker_settings),
+            )
             run.workers.append(worker.start())
         _warm_up(phase, run)
         yield run
@@ -316,13 +324,18 @@ def latency(
         running(phase, lineage, 1, tag) as run,
         EventWatcher(bootstrap, run.topics.incidents, partitions) as watcher,
     ):
+        groups = _cpu_groups(phase, run)
+        cpu_before = cpu.snapshot(groups, frozenset({"postgres"}))
         started = time.perf_counter()
         sent = produce_paced(bootstrap, run.topics.alerts, stream.records, rate)
         offered_seconds = time.perf_counter() - started
         _wait_done(phase, run, stream.unique_valid, interval=0.5)
+        cpu_used = cpu.used(cpu_before, cpu.snapshot(groups, frozenset({"postgres"})))
+        totals = _metric_totals(run)
         events = int(run.db.scalar("SELECT count(*) FROM outbox") or 0)
         wait_for(lambda: watcher.count() >= events, phase.timeout, "the incident events")
         seen = dict(watcher.first_seen)
+        batch_started, published = latency_split.alert_times(run.db)
     lat = sorted(1000 * (seen[a] - t) for a, t in sent.items() if a in seen)
     return {
         "offered_rate": rate,
@@ -331,21 +344,8 @@ def latency(
         "alerts_sent": len(sent),
         "alerts_in_events": len(lat),
         "events": events,
+        "cpu_seconds": cpu_used,  # from the first record sent to the last event marked sent
+        "worker": totals,
         **percentiles(lat, "ms"),
-    }
-
-
-def percentiles(values: list[float], unit: str) -> dict[str, float]:
-    """p50, p95, p99 and max of sorted `values` (0 when empty)."""
-    if not values:
-        return {f"p50_{unit}": 0.0, f"p95_{unit}": 0.0, f"p99_{unit}": 0.0, f"max_{unit}": 0.0}
-
-    def pick(q: float) -> float:
-        return round(values[min(len(values) - 1, int(q * len(values)))], 4)
-
-    return {
-        f"p50_{unit}": round(statistics.median(values), 4),
-        f"p95_{unit}": pick(0.95),
-        f"p99_{unit}": pick(0.99),
-        f"max_{unit}": round(values[-1], 4),
+        "split": latency_split.split(sent, seen, batch_started, published),
     }

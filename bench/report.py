@@ -10,6 +10,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bench import latency_split
+
 E2E_TARGET = 20_000
 RAW_SHARE_TARGET = 0.2
 P99_TARGET_MS = 250.0
@@ -147,6 +149,7 @@ def _summary(result: dict[str, Any]) -> Section:
         _line("raw consumer", lambda: f"{raw['consumer_records_per_s']:,} records/s"),
         _line("bench producer", lambda: f"{raw['producer_records_per_s']:,} records/s"),
         _line(f"latency at {lat.get('offered_rate', 0):g}/s", lambda: _latency(lat)),
+        _line("where the latency goes", lambda: latency_split.describe(lat["split"])),
         _line("correlation ratio", lambda: _ratio(corr)),
         _line("same grouping for every worker count", lambda: _same(corr)),
     ]

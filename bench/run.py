@@ -47,6 +47,7 @@ class Config:
     smoke: bool = False
     profile_seconds: int = 0
     max_poll_interval_ms: int = 6000
+    worker_settings: tuple[tuple[str, str], ...] = ()
     phases: tuple[str, ...] = PHASES
     stall_seconds: float = 120.0
     log_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="incidentd-bench-")))
@@ -139,6 +140,7 @@ def run(config: Config, console: Console) -> dict[str, Any]:
             config.log_dir,
             stall=config.stall_seconds,
             max_poll_ms=config.max_poll_interval_ms,
+            worker_settings=config.worker_settings,
         )
         result["raw"] = _phase(
             console, "raw consumer", lambda: raw_phase(phase, stream), run="raw" in config.phases

@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import psutil
@@ -25,9 +25,16 @@ _LAG_ALERTS = re.compile(r'^incidentd_consumer_lag\{[^}]*topic="([^"]+)"[^}]*\}'
 
 
 def worker_env(
-    db_url: str, bootstrap: str, topics: Topics, port: int, max_poll_interval_ms: int = 6000
+    db_url: str,
+    bootstrap: str,
+    topics: Topics,
+    port: int,
+    max_poll_interval_ms: int = 6000,
+    *,
+    settings: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The environment of a worker on this phase's database and topics."""
+    """The environment of a worker on this phase's database and topics; `settings` (names
+    without the `INCIDENTD_` prefix) go last, over the bench's own."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("INCIDENTD_")}
     env.update(
         {
@@ -48,6 +55,7 @@ def worker_env(
             "INCIDENTD_LOG_LEVEL": "WARNING",
         }
     )
+    env.update({f"INCIDENTD_{k.upper()}": v for k, v in (settings or {}).items()})
     return env
 
 
@@ -55,11 +63,18 @@ class WorkerProc:
     """One `incidentd worker` subprocess, logging to a file."""
 
     def __init__(
-        self, db_url: str, bootstrap: str, topics: Topics, log_path: Path, max_poll_ms: int
+        self,
+        db_url: str,
+        bootstrap: str,
+        topics: Topics,
+        log_path: Path,
+        max_poll_ms: int,
+        *,
+        settings: Mapping[str, str] | None = None,
     ) -> None:
         self.port = free_port()
         self.log_path = log_path
-        self._env = worker_env(db_url, bootstrap, topics, self.port, max_poll_ms)
+        self._env = worker_env(db_url, bootstrap, topics, self.port, max_poll_ms, settings=settings)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProc:

@@ -62,12 +62,14 @@ def migrate() -> None:
 def worker() -> None:
     """Consume alerts and lineage, correlate, persist and publish incident events."""
     from incidentd.storage.db import make_engine
+    from incidentd.worker import gcpolicy
     from incidentd.worker.runner import Worker
 
     settings = _settings()
     engine = make_engine(_database_url(settings))
     runner = Worker(settings, engine)
     runner.install_signal_handlers()
+    gcpolicy.tune()  # after the imports and set-up: all of that is frozen out of collections
     try:
         runner.run()
     finally:

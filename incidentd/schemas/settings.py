@@ -47,6 +47,12 @@ class Settings(BaseSettings):
         default=True,
         description="Correlate the next batch while the last one is written (off: one at a time).",
     )
+    fetch_max_wait_ms: int = Field(
+        default=100,
+        ge=1,
+        le=10_000,
+        description="Kafka fetch.max.wait.ms: how long the broker may hold a fetch for data.",
+    )
     max_poll_interval_ms: int = Field(default=300_000, ge=1000)
     session_timeout_ms: int = Field(default=10_000, ge=1000)
     heartbeat_interval_ms: int = Field(default=3_000, ge=100)

@@ -17,8 +17,9 @@ from kafka.errors import (
 
 from incidentd.schemas.settings import Settings
 from incidentd.worker import broker as broker_module
+from incidentd.worker import source as source_module
 from incidentd.worker.broker import BrokerError, open_producer
-from incidentd.worker.source import KafkaSource, Partition, Reader
+from incidentd.worker.source import KafkaSource, Partition, Reader, open_source
 
 TP = TopicPartition("dq.alerts", 0)
 
@@ -228,3 +229,22 @@ def test_the_tools_reader_reports_a_group_that_moved_on_as_a_broker_error() -> N
     assert caught.value.kind == "CommitFailedError"
     with pytest.raises(BrokerError):
         Reader(consumer).poll(-1)
+
+
+def test_the_consumer_asks_the_broker_to_hold_a_fetch_only_as_long_as_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    configs: list[dict[str, Any]] = []
+
+    def consumer(**config: Any) -> None:
+        configs.append(config)
+        raise KafkaTimeoutError("Unable to bootstrap")
+
+    monkeypatch.setattr(source_module, "KafkaConsumer", consumer)
+    for wait in (None, 250):
+        extra = {} if wait is None else {"fetch_max_wait_ms": wait}
+        with pytest.raises(BrokerError):
+            open_source(Settings(kafka_bootstrap_servers="127.0.0.1:1", **extra))
+    assert [c["fetch_max_wait_ms"] for c in configs] == [Settings().fetch_max_wait_ms, 250]
+    # Not kafka-python's 500 ms: Tansu holds a fetch that long even when records come meanwhile.
+    assert Settings().fetch_max_wait_ms <= 100
