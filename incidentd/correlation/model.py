@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from itertools import islice
 
@@ -111,6 +111,15 @@ class Incident:
         """How many alerts the incident holds."""
         return len(self.alerts)
 
+    def add_alert(self, alert: Alert) -> None:
+        """Put `alert` in `alerts`; a fingerprint cache that was current takes it in at once
+        (rather than skipping every older alert on the next read)."""
+        current = len(self.alerts) == self._fp_seen
+        self.alerts[alert.alert_id] = alert
+        if current and len(self.alerts) == self._fp_seen + 1:
+            self._fold((alert,))
+            self._fp_seen += 1
+
     def fingerprint_states(self) -> dict[str, Alert]:
         """The latest alert (by occurred_at, then resolved-last) of every fingerprint.
 
@@ -138,6 +147,12 @@ class Incident:
             else:
                 continue
             latest[alert.fingerprint] = alert
+
+    def snapshot(self) -> Incident:
+        """A copy that stays as it is while this incident keeps changing (for a writer thread)."""
+        copy = replace(self, alerts=dict(self.alerts), clears=dict(self.clears))
+        copy.forget_fingerprint_states()
+        return copy
 
     def alert_facts(self) -> AlertFacts:
         """Per-product first times, first and last alert, top severity and tags of `alerts`.
