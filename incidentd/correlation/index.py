@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 
 from incidentd.correlation.model import Alert, Incident
@@ -136,13 +136,16 @@ class IncidentIndex:
         for alert in incident.alerts.values():
             self._index_alert(incident, alert)
 
-    def prune(self, cleared_before: datetime) -> int:
-        """Forget merged incidents and those resolved before `cleared_before`."""
+    def prune(self, cleared_before: datetime, keep: Collection[str] = ()) -> int:
+        """Forget merged incidents and those resolved before `cleared_before`, but `keep`."""
         stale = [
             i.id
             for i in self.incidents.values()
-            if i.merged_into is not None
-            or (not i.is_open and (i.cleared_at is None or i.cleared_at < cleared_before))
+            if (
+                i.merged_into is not None
+                or (not i.is_open and (i.cleared_at is None or i.cleared_at < cleared_before))
+            )
+            and i.id not in keep
         ]
         for incident_id in stale:
             self.forget(incident_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from itertools import islice
 
@@ -138,6 +138,12 @@ class Incident:
             else:
                 continue
             latest[alert.fingerprint] = alert
+
+    def snapshot(self) -> Incident:
+        """A copy that stays as it is while this incident keeps changing (for a writer thread)."""
+        copy = replace(self, alerts=dict(self.alerts), clears=dict(self.clears))
+        copy.forget_fingerprint_states()
+        return copy
 
     def alert_facts(self) -> AlertFacts:
         """Per-product first times, first and last alert, top severity and tags of `alerts`.

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
 
     batch_max_records: int = Field(default=2000, ge=1, le=100_000)
     poll_timeout_ms: int = Field(default=200, ge=1)
+    worker_overlap: bool = Field(
+        default=True,
+        description="Correlate the next batch while the last one is written (off: one at a time).",
+    )
     fetch_max_wait_ms: int = Field(
         default=100,
         ge=1,

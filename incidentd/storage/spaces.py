@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import Connection, text
 from sqlalchemy.dialects.postgresql import insert
@@ -111,17 +112,29 @@ def lock_spaces(
         finally:
             if on_wait is not None:
                 on_wait(time.perf_counter() - started)
-    return {
-        r.slug: SpaceRow(
-            r.slug,
-            tuple(r.features),
-            r.correlation_window_seconds,
-            r.auto_resolve,
-            r.lineage_version,
-            r.state_seq,
-        )
-        for r in rows
-    }
+    return {r.slug: _space_row(r) for r in rows}
+
+
+def read_spaces(conn: Connection, slugs: set[str]) -> dict[str, SpaceRow]:
+    """The spaces' rows as committed, without locking them (for a plan checked under lock)."""
+    if not slugs:
+        return {}
+    rows = conn.execute(
+        text(f"SELECT {_SPACE_COLUMNS} FROM spaces WHERE slug = ANY(CAST(:s AS text[]))"),
+        {"s": sorted(slugs)},
+    )
+    return {r.slug: _space_row(r) for r in rows}
+
+
+def _space_row(r: Any) -> SpaceRow:
+    return SpaceRow(
+        r.slug,
+        tuple(r.features),
+        r.correlation_window_seconds,
+        r.auto_resolve,
+        r.lineage_version,
+        r.state_seq,
+    )
 
 
 _SPACE_COLUMNS = (

@@ -53,6 +53,13 @@ class WorkerMetrics:
             "worker owns its spaces' partitions).",
             registry=r,
         )
+        self.replans = Counter(
+            "incidentd_batch_replans",
+            "Batches correlated ahead whose write found the state changed (or failed), "
+            "processed again the synchronous way.",
+            ["reason"],
+            registry=r,
+        )
         self.lock_waits = Counter(
             "incidentd_space_lock_waits", "Batches that found a space held by another.", registry=r
         )

@@ -144,6 +144,7 @@ def _correlate_space(
         return {}
     graph = ctx.graphs.get(conn, row.slug, row.lineage_version)
     state = ctx.states.checkout(conn, row.slug, row.state_seq, alerts)
+    ctx.states.extend(conn, state, alerts)
     ctx.checked_out[row.slug] = state
     orphans = load_orphan_recoveries(conn, row.slug, {a.fingerprint for a in alerts if a.firing})
     started = time.perf_counter()

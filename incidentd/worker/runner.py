@@ -28,6 +28,7 @@ from incidentd.worker.broker import KAFKA_ATTEMPT_SECONDS, BrokerError, open_pro
 from incidentd.worker.crashpoints import crash_point
 from incidentd.worker.deadletters import Letter, deliver
 from incidentd.worker.metrics import Health, WorkerMetrics, serve
+from incidentd.worker.overlapped import Overlapped
 from incidentd.worker.ownership import Ownership
 from incidentd.worker.parsing import DeadLetter
 from incidentd.worker.pipeline import (
@@ -71,6 +72,7 @@ class Worker:
         self._http: Any = None
         # One thread parses the batch read ahead while the main thread waits on PostgreSQL.
         self._parser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse")
+        self._overlap = Overlapped(self)
         self._last_refresh = 0.0
         self._lag_reported: set[Partition] = set()
         self._coordinator_seen_at = time.monotonic()
@@ -154,6 +156,7 @@ class Worker:
 
     def _shutdown(self) -> None:
         self._parser.shutdown(wait=True, cancel_futures=True)
+        self._overlap.shutdown()
         if self._source is not None:
             self._source.close()
         if self._relay is not None:
@@ -169,6 +172,9 @@ class Worker:
     # -- the loop ---------------------------------------------------------------------------
 
     def _loop(self) -> None:
+        if self.settings.worker_overlap:
+            self._overlap.run()
+            return
         ahead: ReadAhead | None = None
         while not self.stopping.is_set():
             self._maybe_refresh_lineage()
@@ -240,6 +246,12 @@ class Worker:
             result = self._with_retry(lambda: isolate(self._process, alerts, lineage), polled)
         if result is None:
             return False  # stopping, or the partitions moved on: nothing is committed
+        return self._committed(polled, batch, result, started)
+
+    def _committed(
+        self, polled: Polled, batch: Parsed, result: BatchResult, started: float
+    ) -> bool:
+        """After a batch's commit: dead letters, the relay, the offsets; False when given up."""
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         self.metrics.correlation_seconds.observe(result.correlation_seconds)
         self.metrics.processed.inc(result.stored)
@@ -253,7 +265,7 @@ class Worker:
         if not self._kafka_retry("commit", lambda: self.source.commit(offsets), polled):
             log.warning("commit.abandoned", reason="stopping or partitions reassigned")
             return False
-        self.ownership.note_alerts(alerts)
+        self.ownership.note_alerts(batch.alerts)
         self.metrics.spaces_held.set(len(self.ownership.held()))
         log.debug("batch.done", stored=result.stored, events=result.events, dead=len(batch.dead))
         return True

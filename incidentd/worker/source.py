@@ -84,6 +84,10 @@ class Source(Protocol):
         """Fetch `tp` again from `offset`."""
         ...
 
+    def rewind(self) -> None:
+        """Seek every assigned partition back to its committed offset (read records again)."""
+        ...
+
     def coordinator_known(self) -> bool:
         """Whether the group coordinator is reachable."""
         ...
@@ -168,6 +172,13 @@ class KafkaSource:
 
     def seek(self, tp: Partition, offset: int) -> None:
         self._consumer.seek(TopicPartition(*tp), offset)
+
+    def rewind(self) -> None:
+        """Seek every assigned partition back to the group's committed offset, as known."""
+        assigned = {Partition(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+        for part, offset in self._committed.items():
+            if part in assigned:
+                self.seek(part, offset)
 
     def coordinator_known(self) -> bool:
         """A poll does not fail while no broker answers, it returns nothing, and kafka-python

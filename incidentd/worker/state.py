@@ -9,6 +9,7 @@ read back. So one worker reads almost nothing per batch, and N workers stay corr
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -61,10 +62,13 @@ class StateCache:
         elif state.seq < db_seq:
             for incident in load_changed(conn, space, state.seq):
                 state.index.replace(incident)
-        self._load_older_holders(conn, state, alerts)
         state.seq = db_seq
-        state.newest = max(state.newest, newest)
         return state
+
+    def extend(self, conn: Connection, state: SpaceState, alerts: list[Alert]) -> None:
+        """Make `state` hold what `alerts` may touch: older resolved holders, the newest time."""
+        self._load_older_holders(conn, state, alerts)
+        state.newest = max(state.newest, *(a.occurred_at for a in alerts))
 
     @staticmethod
     def _load_older_holders(conn: Connection, state: SpaceState, alerts: list[Alert]) -> None:
@@ -100,14 +104,20 @@ class StateCache:
         with self._lock:
             return set(self._states)
 
-    def checkin(self, space: str, state: SpaceState) -> None:
-        """Keep `state` (its `seq` set to the committed value) and prune what cannot matter."""
+    def checkin(self, space: str, state: SpaceState, keep: Collection[str] = ()) -> None:
+        """Keep `state` (its `seq` set to the committed value) and prune what cannot matter.
+
+        Incidents in `keep` stay: a plan not yet written changed them, so the database
+        does not have them as they are (reading them back later would undo that plan).
+        """
         keep_after = state.newest - 2 * REOPEN_WITHIN
         if keep_after > state.horizon:
-            state.index.prune(keep_after)
+            state.index.prune(keep_after, keep)
             state.horizon = keep_after
             state.checked.clear()  # what they vouched for below the new horizon was pruned
-        else:
-            state.index.prune(state.horizon)
+        elif state.index.prune(state.horizon, keep):
+            # Incidents stored since that resolved before the horizon (late data) are gone
+            # too, and `checked` may vouch for them: ask the database again when needed.
+            state.checked.clear()
         with self._lock:
             self._states[space] = state

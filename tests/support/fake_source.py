@@ -47,6 +47,7 @@ class FakeSource:
     on_commit: Any = None  # called before each commit attempt
     coordinator_lost: bool = False
     closed: bool = False
+    rewound: int = 0
 
     def poll(self, timeout_ms: int, max_records: int | None = None) -> Polled:
         self.polls += 1
@@ -74,6 +75,9 @@ class FakeSource:
 
     def seek(self, tp: Partition, offset: int) -> None:
         raise AssertionError("nothing is fetched while paused")
+
+    def rewind(self) -> None:
+        self.rewound += 1
 
     def coordinator_known(self) -> bool:
         return not self.coordinator_lost

@@ -47,6 +47,7 @@ def worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[Worker]:
         poll_timeout_ms=10,
         retry_backoff_initial_seconds=0.01,
         retry_backoff_max_seconds=0.02,
+        worker_overlap=False,  # the read-ahead is the loop's without a write in flight
     )
     w = Worker(settings, engine=None)  # type: ignore[arg-type]
     w._source, w._producer = Scripted(), Producer()
