@@ -12,11 +12,13 @@ slow it far less than wall time; the load average is printed beside it.
 temporary directory (with this `bench/`), and every round runs each build once in a child
 process, alternating, so a busy machine slows both alike (`--head REF` measures another
 revision instead of the working tree). Both builds must produce the same digest of every
-result (assignments and every incident's derived fields).
+result (assignments and every incident's derived fields). `--gc worker` runs with the
+garbage-collector thresholds `incidentd worker` sets (default: CPython's).
 """
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -32,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+WORKER_GC = (10_000, 50, 100)
+"""incidentd.worker.gcpolicy.THRESHOLDS (a constant here: older revisions lack the module)."""
 _AlertRow = tuple[str, str, str, str, str, str, datetime, str, str | None, tuple[str, ...]]
 
 
@@ -59,8 +63,12 @@ def _rest(a: Any) -> tuple[datetime, str, str | None, tuple[str, ...]]:
     return (a.occurred_at, a.fingerprint, a.title, a.tags)
 
 
-def run_once(data: Path, batch: int) -> dict[str, Any]:
-    """Correlate the whole stream once; CPU µs per correlated alert and the results' digest."""
+def run_once(data: Path, batch: int, worker_gc: bool = False) -> dict[str, Any]:
+    """Correlate the whole stream once; CPU µs per correlated alert and the results' digest.
+
+    `worker_gc`: the garbage-collector thresholds `incidentd worker` sets (worker/gcpolicy.py),
+    applied once the graph and the alerts exist, as the worker freezes what it set up.
+    """
     from incidentd.correlation.engine import correlate
     from incidentd.correlation.index import IncidentIndex
     from incidentd.correlation.model import Alert, SpacePolicy
@@ -75,6 +83,10 @@ def run_once(data: Path, batch: int) -> dict[str, Any]:
     alerts = [
         Alert(r[0], r[1], r[2], r[3], AlertStatus(r[4]), Severity(r[5]), *r[6:]) for r in rows
     ]
+    if worker_gc:
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(*WORKER_GC)
     cache = StateCache()
     start = min(a.occurred_at for a in alerts) - timedelta(days=1)
     state = SpaceState(space, 0, IncidentIndex(()), start, start)
@@ -128,9 +140,9 @@ def _export(ref: str, into: Path) -> None:
     shutil.copytree(ROOT / "bench", into / "bench", ignore=shutil.ignore_patterns("results"))
 
 
-def _child(tree: Path, data: Path, batch: int) -> dict[str, Any]:
+def _child(tree: Path, data: Path, batch: int, gc_mode: str) -> dict[str, Any]:
     command = [sys.executable, "-m", "bench.correlate_cost", "--child", str(data)]
-    command += ["--batch", str(batch)]
+    command += ["--batch", str(batch), "--gc", gc_mode]
     done = subprocess.run(command, cwd=tree, capture_output=True, text=True, check=True)
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
@@ -141,10 +153,12 @@ def _options() -> dict[str, str]:
 
 
 def main() -> None:
-    """`[--alerts N] [--products N] [--batch N] [--rounds R] [--base REF [--head REF]]`."""
+    """`[--alerts N] [--products N] [--batch N] [--rounds R] [--base REF [--head REF]]
+    [--gc worker]`."""
     if sys.argv[1:2] == ["--child"]:
-        batch = int(dict(zip(sys.argv[3::2], sys.argv[4::2], strict=False))["--batch"])
-        print(json.dumps(run_once(Path(sys.argv[2]), batch)))
+        child = dict(zip(sys.argv[3::2], sys.argv[4::2], strict=False))
+        result = run_once(Path(sys.argv[2]), int(child["--batch"]), child["--gc"] == "worker")
+        print(json.dumps(result))
         return
     opts = _options()
     alerts, products = int(opts.get("--alerts", 200_000)), int(opts.get("--products", 10_000))
@@ -165,7 +179,7 @@ def main() -> None:
         figures: dict[str, list[float]] = {name: [] for name in builds}
         for r in range(rounds):
             for name, tree in builds.items():
-                result = _child(tree, data, batch)
+                result = _child(tree, data, batch, opts.get("--gc", "default"))
                 figures[name].append(result["us_per_alert"])
                 load = os.getloadavg()[0]
                 print(

@@ -6,7 +6,6 @@ import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from operator import itemgetter
 
 from incidentd.correlation.model import Alert, Incident
 from incidentd.correlation.ports import LineageView
@@ -125,12 +124,15 @@ def suspected_upstream(roots: list[str], alerted: set[str], lineage: LineageView
     """Products upstream of every root without an alert in the incident, nearest first."""
     if not roots:
         return []
-    # Starting from the root with the fewest ancestors keeps every step small.
-    upstream = sorted((lineage.ancestors(root) for root in roots), key=len)
-    common = {p: h for p, h in upstream[0].items() if p not in alerted}
-    for hops in upstream[1:]:
-        common = {p: max(h, hops[p]) for p, h in common.items() if p in hops}
-    return [p for p, _ in sorted(common.items(), key=itemgetter(1, 0))]
+    common: dict[str, int] | None = None
+    for root in roots:
+        hops = lineage.ancestors(root)
+        if common is None:
+            common = {p: h for p, h in hops.items() if p not in alerted}
+        else:
+            common = {p: max(h, hops[p]) for p, h in common.items() if p in hops}
+    assert common is not None
+    return sorted(common, key=lambda p: (common[p], p))
 
 
 def make_title(incident: Incident, first: Alert, lineage: LineageView) -> str:

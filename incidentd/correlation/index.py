@@ -54,7 +54,7 @@ class IncidentIndex:
     def add(self, incident: Incident, alert: Alert) -> None:
         """Put `alert` into `incident` and index it."""
         self.incidents.setdefault(incident.id, incident)
-        incident.add_alert(alert)
+        incident.alerts[alert.alert_id] = alert
         self._index_alert(incident, alert)
 
     def close(self, incident: Incident) -> None:

@@ -111,15 +111,6 @@ class Incident:
         """How many alerts the incident holds."""
         return len(self.alerts)
 
-    def add_alert(self, alert: Alert) -> None:
-        """Put `alert` in `alerts`; a fingerprint cache that was current takes it in at once
-        (rather than skipping every older alert on the next read)."""
-        current = len(self.alerts) == self._fp_seen
-        self.alerts[alert.alert_id] = alert
-        if current and len(self.alerts) == self._fp_seen + 1:
-            self._fold((alert,))
-            self._fp_seen += 1
-
     def fingerprint_states(self) -> dict[str, Alert]:
         """The latest alert (by occurred_at, then resolved-last) of every fingerprint.
 
