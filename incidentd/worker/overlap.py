@@ -36,7 +36,7 @@ from incidentd.storage.graphs import GraphCache
 from incidentd.storage.incidents import save_outcome
 from incidentd.storage.spaces import SpaceRow, bump_state_seq, lock_spaces, read_spaces
 from incidentd.worker.crashpoints import crash_point
-from incidentd.worker.pipeline import BatchResult, ConcurrentInsertError
+from incidentd.worker.pipeline import BatchResult, ConcurrentInsertError, fresh_alerts
 from incidentd.worker.state import SpaceState, StateCache
 
 
@@ -116,7 +116,7 @@ def plan_batch(
             stored = existing_alert_ids(conn, keys)
             if before is not None:
                 stored |= before.keys() & set(keys)
-            fresh = _fresh(alerts, stored)
+            fresh = fresh_alerts(alerts, stored)
             result.duplicates = len(alerts) - len(fresh)
             slugs = {a.alert.space for a in fresh}
             rows = read_spaces(conn, slugs)
@@ -210,17 +210,6 @@ def _orphans(
 
 def _assigned(part: SpacePlan) -> dict[str, str | None]:
     return part.outcome.assignments if part.outcome is not None else {}
-
-
-def _fresh(alerts: list[NewAlert], stored: set[AlertKey]) -> list[NewAlert]:
-    seen = set(stored)
-    fresh = []
-    for new in alerts:
-        key = (new.alert.space, new.alert.alert_id)
-        if key not in seen:
-            seen.add(key)
-            fresh.append(new)
-    return fresh
 
 
 def _snapshot(outcome: Outcome) -> Outcome:

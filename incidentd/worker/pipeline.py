@@ -89,7 +89,7 @@ def process_batch(
         # Lock first: alerts of a space are checked, correlated and stored by one worker at a time.
         spaces = lock_spaces(conn, set(by_space), lock_timeout_ms, on_lock_wait)
         stored = existing_alert_ids(conn, (_key(a.alert) for a in alerts))
-        fresh = _fresh(alerts, stored)
+        fresh = fresh_alerts(alerts, stored)
         result.duplicates = len(alerts) - len(fresh)
         ctx = _Context(graphs, states, checked_out, incidents_topic, now)
         incident_of: dict[AlertKey, str | None] = {}
@@ -116,7 +116,8 @@ def _key(alert: Alert) -> AlertKey:
     return (alert.space, alert.alert_id)  # an alert id is unique within its space only
 
 
-def _fresh(alerts: list[NewAlert], stored: set[AlertKey]) -> list[NewAlert]:
+def fresh_alerts(alerts: list[NewAlert], stored: set[AlertKey]) -> list[NewAlert]:
+    """The alerts not in `stored`, each key once, in order."""
     seen = set(stored)
     fresh = []
     for new in alerts:

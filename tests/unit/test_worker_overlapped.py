@@ -13,15 +13,14 @@ from typing import Any
 
 import pytest
 
-from incidentd.schemas.settings import Settings
 from incidentd.storage.alerts import NewAlert
-from incidentd.worker import overlapped, runner
+from incidentd.worker import overlapped
 from incidentd.worker.overlap import StalePlanError
 from incidentd.worker.pipeline import BatchResult
 from incidentd.worker.runner import Worker
 from incidentd.worker.source import Partition
-from tests.support.fake_source import TP, Producer, batch, broker_down
-from tests.unit.test_worker_read_ahead import Scripted
+from tests.support.fake_source import TP, batch, broker_down
+from tests.unit.test_worker_read_ahead import Scripted, stand_in_worker
 
 
 class FakePlan:
@@ -49,18 +48,7 @@ class FakePlan:
 @pytest.fixture
 def worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[Worker]:
     """A worker (batches of 4 records) with a write in flight, on stand-in clients."""
-    monkeypatch.setattr(runner, "KAFKA_ATTEMPT_SECONDS", 0.05)
-    settings = Settings(
-        kafka_bootstrap_servers="127.0.0.1:1",
-        batch_max_records=4,
-        poll_timeout_ms=10,
-        retry_backoff_initial_seconds=0.01,
-        retry_backoff_max_seconds=0.02,
-    )
-    w = Worker(settings, engine=None)  # type: ignore[arg-type]
-    w._source, w._producer = Scripted(), Producer()
-    monkeypatch.setattr(w, "_maybe_refresh_lineage", lambda: None)
-    monkeypatch.setattr(w, "_update_lag", lambda: None)
+    w = stand_in_worker(monkeypatch, overlap=True)
     yield w
     w._overlap.shutdown()
     w._parser.shutdown(wait=True)

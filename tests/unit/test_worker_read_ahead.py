@@ -37,8 +37,7 @@ class Scripted(FakeSource):
         return super().poll(min(timeout_ms, 10), max_records)
 
 
-@pytest.fixture
-def worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[Worker]:
+def stand_in_worker(monkeypatch: pytest.MonkeyPatch, *, overlap: bool) -> Worker:
     """A worker (batches of 4 records) whose loop runs on stand-in clients."""
     monkeypatch.setattr(runner, "KAFKA_ATTEMPT_SECONDS", 0.05)
     settings = Settings(
@@ -47,12 +46,19 @@ def worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[Worker]:
         poll_timeout_ms=10,
         retry_backoff_initial_seconds=0.01,
         retry_backoff_max_seconds=0.02,
-        worker_overlap=False,  # the read-ahead is the loop's without a write in flight
+        worker_overlap=overlap,
     )
     w = Worker(settings, engine=None)  # type: ignore[arg-type]
     w._source, w._producer = Scripted(), Producer()
     monkeypatch.setattr(w, "_maybe_refresh_lineage", lambda: None)
     monkeypatch.setattr(w, "_update_lag", lambda: None)
+    return w
+
+
+@pytest.fixture
+def worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[Worker]:
+    """The loop without a write in flight, whose read-ahead these tests are about."""
+    w = stand_in_worker(monkeypatch, overlap=False)
     yield w
     w._parser.shutdown(wait=True)
 
