@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine
 
 from incidentd.correlation.engine import correlate
-from incidentd.correlation.model import Alert, Change, Outcome
+from incidentd.correlation.model import Alert, Outcome
 from incidentd.storage.alerts import (
     AlertKey,
     NewAlert,
@@ -213,14 +213,13 @@ def _assigned(part: SpacePlan) -> dict[str, str | None]:
 
 
 def _snapshot(outcome: Outcome) -> Outcome:
+    # `replace` keeps every field of a Change, also ones added later; only the mutable parts
+    # are copied.
     return Outcome(
         changes={
-            k: Change(
-                c.incident.snapshot(),
-                created=c.created,
-                reopened=c.reopened,
-                resolved=c.resolved,
-                merged=c.merged,
+            k: replace(
+                c,
+                incident=c.incident.snapshot(),
                 added_alert_ids=list(c.added_alert_ids),
                 history=list(c.history),
             )
