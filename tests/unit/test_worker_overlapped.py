@@ -20,7 +20,7 @@ from incidentd.worker.pipeline import BatchResult
 from incidentd.worker.runner import Worker
 from incidentd.worker.source import Partition
 from tests.support.fake_source import TP, batch, broker_down
-from tests.unit.test_worker_read_ahead import Scripted, stand_in_worker
+from tests.unit.test_worker_read_ahead import Scripted, scripted, stand_in_worker
 
 
 class FakePlan:
@@ -90,8 +90,7 @@ def stop_after(worker: Worker, consumer: Scripted, commits: int) -> None:
 def test_the_next_batch_is_planned_before_the_last_is_committed(
     worker: Worker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    consumer = worker._source
-    assert isinstance(consumer, Scripted)
+    consumer = scripted(worker)
     consumer.script = [batch(0, 2), batch(2, 2), batch(4, 2)]
     log = Log(worker, monkeypatch, refuse=set())
     consumer.on_commit = lambda: stop_after(worker, consumer, 2)
@@ -108,8 +107,7 @@ def test_the_next_batch_is_planned_before_the_last_is_committed(
 def test_a_stale_write_is_processed_again_with_the_batch_planned_on_it(
     worker: Worker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    consumer = worker._source
-    assert isinstance(consumer, Scripted)
+    consumer = scripted(worker)
     consumer.script = [batch(0, 2), batch(2, 2)]
     log = Log(worker, monkeypatch, refuse={"a0"})
     consumer.on_commit = lambda: stop_after(worker, consumer, 1)
@@ -125,8 +123,7 @@ def test_a_stale_write_is_processed_again_with_the_batch_planned_on_it(
 def test_a_batch_given_up_is_read_again_from_the_commits(
     worker: Worker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    consumer = worker._source
-    assert isinstance(consumer, Scripted)
+    consumer = scripted(worker)
     consumer.script = [batch(0, 2), batch(2, 2)]
     log = Log(worker, monkeypatch, refuse=set())
     consumer.commit_errors = [broker_down()] * 100
