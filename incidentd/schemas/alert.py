@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
@@ -80,32 +80,48 @@ class AlertEvent(BaseModel):
 
     def effective_fingerprint(self) -> str:
         """The explicit fingerprint, else space/product/type/check/attribute/segment."""
-        return effective_fingerprint(
-            fingerprint=self.fingerprint,
-            space=self.space,
-            product_id=self.product_id,
-            alert_type=self.alert_type,
-            check_id=self.check.id if self.check else None,
-            attribute=self.attribute,
-            segment=self.segment,
-        )
+        return effective_fingerprint(self)
 
 
-def effective_fingerprint(
-    *,
-    fingerprint: str | None,
-    space: str,
-    product_id: str,
-    alert_type: str,
-    check_id: str | None,
-    attribute: str | None,
-    segment: str | None,
-) -> str:
+class _CheckFields(Protocol):
+    @property
+    def id(self) -> str | None: ...
+
+
+class FingerprintFields(Protocol):
+    """What an alert's fingerprint is made of (the strict and the fast parse path both have it)."""
+
+    @property
+    def fingerprint(self) -> str | None: ...
+    @property
+    def space(self) -> str: ...
+    @property
+    def product_id(self) -> str: ...
+    @property
+    def alert_type(self) -> str: ...
+    @property
+    def check(self) -> _CheckFields | None: ...
+    @property
+    def attribute(self) -> str | None: ...
+    @property
+    def segment(self) -> str | None: ...
+
+
+def effective_fingerprint(event: FingerprintFields) -> str:
     """An alert's fingerprint: the explicit one, else space/product/type/check/attribute/segment
     (CONTRACT §2)."""
-    if fingerprint:
-        return fingerprint
-    return "/".join([space, product_id, alert_type, check_id or "", attribute or "", segment or ""])
+    if event.fingerprint:
+        return event.fingerprint
+    check_id = event.check.id if event.check else None
+    parts = [
+        event.space,
+        event.product_id,
+        event.alert_type,
+        check_id,
+        event.attribute,
+        event.segment,
+    ]
+    return "/".join(part or "" for part in parts)
 
 
 def alert_key(space: str) -> bytes:

@@ -152,15 +152,7 @@ def _alert(event: AlertEvent | _FastEvent, occurred_at: datetime) -> Alert:
         status=event.status,
         severity=event.severity,
         occurred_at=occurred_at,
-        fingerprint=effective_fingerprint(
-            fingerprint=event.fingerprint,
-            space=event.space,
-            product_id=event.product_id,
-            alert_type=event.alert_type,
-            check_id=event.check.id if event.check else None,
-            attribute=event.attribute,
-            segment=event.segment,
-        ),
+        fingerprint=effective_fingerprint(event),
         title=event.title,
         tags=tuple(event.tags),
     )
