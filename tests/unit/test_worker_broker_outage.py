@@ -38,6 +38,7 @@ def worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[Worker]:
         kafka_bootstrap_servers="127.0.0.1:1",
         retry_backoff_initial_seconds=0.01,
         retry_backoff_max_seconds=0.04,
+        metrics_port=0,  # run() must not bind the shared default port 9464 on a busy machine
     )
     w = Worker(settings, engine=None)  # type: ignore[arg-type]
     w._source, w._producer = FakeSource(), Producer()
